@@ -22,6 +22,7 @@ Contract:
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 import math
 import random
@@ -105,7 +106,6 @@ _REDACTED = "<redacted>"
 _NO_PICKLE = "CloudflareClient holds an API token and cannot be pickled or copied; build one where it is used"
 _TOKEN_RE = re.compile(r"[\x21-\x7e]+")
 _ID_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,127}")
-_LOOPBACK_HOSTS = frozenset({"localhost", "::1", "[::1]"})
 _CERT_PEM_RE = re.compile(r"-----BEGIN CERTIFICATE-----[A-Za-z0-9+/=\s]+-----END CERTIFICATE-----")
 _CSR_PEM_RE = re.compile(
     r"-----BEGIN (NEW )?CERTIFICATE REQUEST-----[A-Za-z0-9+/=\s]+-----END (NEW )?CERTIFICATE REQUEST-----"
@@ -122,6 +122,9 @@ class CloudflareClient:
     ``token`` is a Cloudflare API token (sent as ``Authorization: Bearer``). ``transport`` is the seam for tests
     (``httpx.MockTransport``) and ``sleep`` the seam for the waits between tries. Use as a context manager, or call
     :meth:`close`. Instances are not picklable: they hold the token.
+
+    Time bound of one call: ``timeout`` applies to each phase of each try (connect, send, each read), and at most
+    ``max_retries`` waits of at most ``max_backoff`` seconds separate the ``max_retries + 1`` tries.
     """
 
     def __init__(
@@ -518,7 +521,10 @@ def _parse_base_url(value: object) -> str:
         raise InvalidInput("base_url", value, allowed) from None
     host = url.host
     # The token travels in a header: plain HTTP is only acceptable when it never leaves this machine.
-    loopback = host in _LOOPBACK_HOSTS or host.startswith("127.")
+    try:
+        loopback = host == "localhost" or ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        loopback = False
     if (
         not host
         or url.userinfo
@@ -542,7 +548,7 @@ def _parse_setting_value(setting: str, value: object) -> Any:
         return _check_security_header(value)
     if not isinstance(value, str) or value not in choices:
         raise InvalidInput(f"{setting} value", value, choices)
-    return str(value)  # plain str: a str enum member serialises the same, but keep the body boring
+    return choices[choices.index(value)]  # the plain string, also when given a str enum member (SslMode.STRICT)
 
 
 def _check_security_header(value: object) -> dict[str, Any]:

@@ -26,6 +26,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import origin_tls.cloudflare as cloudflare_module
+from origin_tls.baseline import SslMode
 from origin_tls.cloudflare import DEFAULT_API_URL, CloudflareClient, parse_expires_on
 from origin_tls.errors import (
     AuthenticationError,
@@ -132,8 +133,8 @@ def pems() -> dict[str, str]:
     }
 
 
-def failing(*_: Any) -> httpx.Response:
-    raise AssertionError("nothing may be sent for refused input")
+def failing(*_: Any) -> Any:
+    raise AssertionError("nothing may be sent (or waited for) for refused input")
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -190,7 +191,7 @@ SHAPES = [
     ),
     Shape(
         "edit_setting",
-        lambda c, p: c.edit_setting(ZONE, "ssl", "strict"),
+        lambda c, p: c.edit_setting(ZONE, "ssl", SslMode.STRICT),
         "PATCH",
         f"/zones/{ZONE}/settings/ssl",
         {"id": "ssl", "value": "strict", "editable": True},
@@ -739,7 +740,7 @@ def bad_calls(p: dict[str, str]) -> list[tuple[str, Callable[[CloudflareClient],
             "security_header.strict_transport_security.max_age",
             lambda c: c.edit_setting(ZONE, "security_header", {"strict_transport_security": {"max_age": "1y"}}),
         ),
-        ("enabled", lambda c: c.set_zone_aop_enabled(ZONE, "true")),  # type: ignore[arg-type]
+        ("enabled", lambda c: c.set_zone_aop_enabled(ZONE, "true")),
         ("certificate", lambda c: c.upload_zone_aop_certificate(ZONE, "MIIB...", p["key"])),
         ("certificate", lambda c: c.upload_hostname_aop_certificate(ZONE, p["key"], p["key"])),
         ("private_key", lambda c: c.upload_zone_aop_certificate(ZONE, p["cert"], p["encrypted_key"])),
@@ -816,6 +817,8 @@ def test_private_key_is_never_echoed_when_refused(pems: dict[str, str]) -> None:
     [
         ("base_url", "http://api.cloudflare.com/client/v4"),  # the token would cross the network in clear
         ("base_url", "ftp://127.0.0.1/"),
+        ("base_url", "http://127.0.0.1.attacker.example/client/v4"),
+        ("base_url", "https://api.cloudflare.com/client/v4?x=1"),
         ("base_url", "https://user:pw@api.cloudflare.com/client/v4"),
         ("base_url", 7),
         ("timeout", 0),
