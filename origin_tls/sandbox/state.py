@@ -1,0 +1,602 @@
+"""Thread-safe state of one sandbox zone: settings, Origin CA certificates, Authenticated Origin Pulls.
+
+The API emulator (:mod:`.api`) changes it; the emulated edge reads it (:meth:`ZoneState.settings`,
+:meth:`ZoneState.active_client_identity`) and sleeps in :meth:`ZoneState.wait_for_change` until something changes.
+Every mutator validates exactly as the API does and raises :class:`SandboxApiError` (HTTP status, Cloudflare error
+code, message), so a refusal looks the same whether it came through HTTP or a direct call.
+
+Defaults are a new zone's (``reference/cloudflare.md`` §2.1), with ``ssl`` = ``flexible``: the SSL mode default is
+plan dependent and Flexible is what new zones commonly get; it is also the story the demo fixes.
+Where Cloudflare's own error code for a refusal is not in the reference, the sandbox answers 1007 (Cloudflare's
+"invalid value" code) with a specific message; codes it does know are cited beside them.
+"""
+
+from __future__ import annotations
+
+import copy
+import datetime as dt
+import ipaddress
+import secrets
+import threading
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
+
+from ..baseline import ORIGIN_CA_VALIDITY_DAYS, AopMode, parse_hostnames, parse_zone_id
+from .origin_ca import REQUEST_TYPES, ClientIdentity, CsrRefused, SandboxOriginCa, build_global_aop_identity
+from .origin_ca import is_signed_by as _is_signed_by
+
+__all__ = [
+    "AOP_STATUSES",
+    "DEFAULT_ACTIVATION_DELAY",
+    "DEFAULT_SETTINGS",
+    "SETTING_IDS",
+    "AopCertificate",
+    "ClientIdentity",
+    "HostnameAssociation",
+    "OriginCertificate",
+    "SandboxApiError",
+    "SettingEntry",
+    "SettingError",
+    "ZoneState",
+]
+
+#: Seconds an uploaded AOP certificate stays ``initializing`` before ``active``: long enough to be seen.
+DEFAULT_ACTIVATION_DELAY = 0.2
+AOP_STATUSES = ("initializing", "pending_deployment", "pending_deletion", "active", "deleted")
+#: Cloudflare allows 10 hostname client certificates per zone (openapi, per-hostname upload).
+MAX_HOSTNAME_CERTIFICATES = 10
+MAX_ORIGIN_CA_HOSTNAMES = 200
+DEFAULT_REQUESTED_VALIDITY = 5475
+
+_ON_OFF = ("on", "off")
+_ENUMS: dict[str, tuple[str, ...]] = {
+    "ssl": ("off", "flexible", "full", "strict"),
+    "ssl_automatic_mode": ("auto", "custom"),
+    "min_tls_version": ("1.0", "1.1", "1.2", "1.3"),
+    "tls_1_3": ("on", "off", "zrt"),
+    "always_use_https": _ON_OFF,
+    "automatic_https_rewrites": _ON_OFF,
+    "tls_client_auth": _ON_OFF,
+}
+_HSTS_BOOLEANS = ("enabled", "include_subdomains", "preload", "nosniff")
+DEFAULT_SETTINGS: Mapping[str, Any] = {
+    "ssl": "flexible",
+    "ssl_automatic_mode": "auto",
+    "min_tls_version": "1.0",
+    "tls_1_3": "on",
+    "security_header": {
+        "strict_transport_security": {
+            "enabled": False,
+            "max_age": 0,
+            "include_subdomains": False,
+            "preload": False,
+            "nosniff": False,
+        }
+    },
+    "always_use_https": "off",
+    "automatic_https_rewrites": "on",
+    "tls_client_auth": "off",
+}
+SETTING_IDS: tuple[str, ...] = tuple(DEFAULT_SETTINGS)
+
+
+class SandboxApiError(Exception):
+    """A refusal as the API answers it: HTTP ``status``, Cloudflare error ``code`` and ``message``."""
+
+    def __init__(self, code: int, message: str, *, status: int = 400) -> None:
+        self.code = code
+        self.message = message
+        self.status = status
+        super().__init__(f"{code}: {message}")
+
+
+class SettingError(SandboxApiError):
+    """A zone setting id or value refused (1006 unknown setting, 1007 invalid value)."""
+
+
+def _utc_now() -> dt.datetime:
+    return dt.datetime.now(dt.timezone.utc)
+
+
+@dataclass(frozen=True)
+class SettingEntry:
+    id: str
+    value: Any
+    modified_on: dt.datetime | None
+
+
+@dataclass(frozen=True)
+class OriginCertificate:
+    """An Origin CA certificate as the sandbox stores it (``revoked_at`` set once revoked)."""
+
+    id: str
+    certificate_pem: str
+    csr: str
+    hostnames: tuple[str, ...]
+    request_type: str
+    requested_validity: int
+    expires_on: dt.datetime
+    revoked_at: dt.datetime | None = None
+
+
+@dataclass(frozen=True)
+class AopCertificate:
+    """An uploaded client certificate (zone-level or per-hostname). ``ca_pem`` is its issuer when known."""
+
+    id: str
+    certificate_pem: str
+    private_key_pem: str = field(repr=False)
+    issuer: str
+    signature: str
+    serial_number: str
+    expires_on: dt.datetime
+    uploaded_on: dt.datetime
+    status: str
+    ca_pem: str | None
+
+    def identity(self) -> ClientIdentity:
+        return ClientIdentity(self.certificate_pem, self.private_key_pem, self.ca_pem or "")
+
+
+@dataclass(frozen=True)
+class HostnameAssociation:
+    hostname: str
+    cert_id: str
+    enabled: bool
+    created_at: dt.datetime
+    updated_at: dt.datetime
+
+
+def _invalid(message: str) -> SandboxApiError:
+    return SandboxApiError(1007, message)
+
+
+def _signature_name(cert: x509.Certificate) -> str:
+    # Named the way Cloudflare's certificate objects spell them ("SHA256WithRSA", "ECDSAWithSHA256").
+    algorithm = cert.signature_hash_algorithm.name.upper() if cert.signature_hash_algorithm else "UNKNOWN"
+    if isinstance(cert.public_key(), ec.EllipticCurvePublicKey):
+        return f"ECDSAWith{algorithm}"
+    return f"{algorithm}WithRSA"
+
+
+def parse_client_certificate(certificate: object, private_key: object) -> tuple[x509.Certificate, str, str | None]:
+    """Validate an AOP upload: PEM certificate(s), a PEM key, and the key matching the first certificate.
+
+    Returns the leaf, the private key PEM, and the issuer's PEM when it is in the upload (or the leaf itself when it
+    is self-signed): that is the CA an origin must trust for it.
+    """
+    if not isinstance(certificate, str) or "-----BEGIN CERTIFICATE-----" not in certificate:
+        raise _invalid("certificate must be a PEM encoded X.509 certificate")
+    if not isinstance(private_key, str) or "PRIVATE KEY-----" not in private_key:
+        raise _invalid("private_key must be a PEM encoded private key")
+    try:
+        chain = x509.load_pem_x509_certificates(certificate.encode("ascii"))
+    except (ValueError, UnicodeEncodeError):
+        raise _invalid("certificate could not be parsed") from None
+    try:
+        key = serialization.load_pem_private_key(private_key.encode("ascii"), password=None)
+    except (ValueError, TypeError, UnicodeEncodeError):
+        raise _invalid("private_key could not be parsed (an unencrypted PEM key is required)") from None
+    leaf = chain[0]
+    if not isinstance(key, (ec.EllipticCurvePrivateKey, rsa.RSAPrivateKey)):
+        raise _invalid("private_key must be an ECDSA or RSA key")
+    if key.public_key().public_numbers() != leaf.public_key().public_numbers():  # type: ignore[union-attr]
+        raise _invalid("private_key does not match the certificate")
+    issuer_pem: str | None = None
+    for candidate in chain:
+        if _is_signed_by(leaf, candidate):
+            issuer_pem = candidate.public_bytes(serialization.Encoding.PEM).decode("ascii")
+            break
+    return leaf, private_key, issuer_pem
+
+
+def _validate_setting(setting_id: str, value: Any, current: Any) -> Any:
+    """The stored form of ``value`` for ``setting_id``, or :class:`SettingError` 1007."""
+    error = SettingError(1007, f"Invalid value for zone setting {setting_id}")
+    if setting_id in _ENUMS:
+        if not isinstance(value, str) or value not in _ENUMS[setting_id]:
+            raise error
+        return value
+    # security_header: {"strict_transport_security": {...}} with snake_case keys only; camelCase keys
+    # (pulumi-cloudflare#1579) are unknown fields and refused. Given keys replace, absent keys keep their value.
+    if not isinstance(value, dict) or set(value) != {"strict_transport_security"}:
+        raise error
+    hsts = value["strict_transport_security"]
+    if not isinstance(hsts, dict) or not hsts or not set(hsts) <= {*_HSTS_BOOLEANS, "max_age"}:
+        raise error
+    merged = dict(current["strict_transport_security"])
+    for key, item in hsts.items():
+        if key == "max_age":
+            if isinstance(item, bool) or not isinstance(item, (int, float)) or item < 0 or item != int(item):
+                raise error
+            merged[key] = int(item)
+        elif isinstance(item, bool):
+            merged[key] = item
+        else:
+            raise error
+    return {"strict_transport_security": merged}
+
+
+def _zone_name_of(hostnames: Sequence[str]) -> str:
+    """The zone apex when none is given: the common suffix of several names; for one name of three or more labels
+    its parent (``app.example.test`` -> ``example.test``, a zone with one record), otherwise the name itself."""
+    if len(hostnames) == 1:
+        name = hostnames[0]
+        return name.split(".", 1)[1] if name.count(".") >= 2 else name
+    labels = [name.split(".") for name in hostnames]
+    common: list[str] = []
+    for parts in zip(*(reversed(item) for item in labels), strict=False):
+        if len(set(parts)) != 1:
+            break
+        common.insert(0, parts[0])
+    if len(common) < 2:
+        raise ValueError("hostnames share no zone: pass zone_name")
+    return ".".join(common)
+
+
+class ZoneState:
+    """One zone. All public methods are thread-safe; values handed out are copies."""
+
+    def __init__(
+        self,
+        *,
+        zone_id: str,
+        hostnames: Sequence[str],
+        account_token: str,
+        zone_name: str | None = None,
+        activation_delay: float = DEFAULT_ACTIVATION_DELAY,
+    ) -> None:
+        self.zone_id: str = parse_zone_id(zone_id)
+        self.hostnames: tuple[str, ...] = parse_hostnames(hostnames)
+        self.zone_name: str = zone_name.lower().rstrip(".") if zone_name else _zone_name_of(self.hostnames)
+        self._account_token = account_token
+        self.activation_delay = activation_delay
+        self.origin_ca = SandboxOriginCa()
+        self.global_aop: ClientIdentity = build_global_aop_identity()
+        self._cond = threading.Condition(threading.RLock())
+        self._version = 0
+        self._settings: dict[str, SettingEntry] = {
+            key: SettingEntry(key, copy.deepcopy(value), None) for key, value in DEFAULT_SETTINGS.items()
+        }
+        self._origin_certs: dict[str, OriginCertificate] = {}
+        self._zone_aop_enabled = False
+        self._zone_certs: dict[str, AopCertificate] = {}
+        self._hostname_certs: dict[str, AopCertificate] = {}
+        self._associations: dict[str, HostnameAssociation] = {}
+
+    def __repr__(self) -> str:
+        return f"ZoneState(zone_id={self.zone_id!r}, zone_name={self.zone_name!r}, hostnames={self.hostnames!r})"
+
+    def is_account_token(self, token: str) -> bool:
+        """Constant-time comparison; the token itself is never handed out."""
+        return secrets.compare_digest(token.encode("utf-8"), self._account_token.encode("utf-8"))
+
+    # -- change tracking -------------------------------------------------------------------------------------
+
+    @property
+    def version(self) -> int:
+        with self._cond:
+            return self._version
+
+    def _changed(self) -> None:
+        self._version += 1
+        self._cond.notify_all()
+
+    def wait_for_change(self, version: int, timeout: float) -> int:
+        """Block until the version differs from ``version`` or ``timeout`` seconds pass; the current version."""
+        with self._cond:
+            self._cond.wait_for(lambda: self._version != version, timeout=timeout)
+            return self._version
+
+    # -- settings --------------------------------------------------------------------------------------------
+
+    def settings(self) -> dict[str, Any]:
+        with self._cond:
+            return {key: copy.deepcopy(entry.value) for key, entry in self._settings.items()}
+
+    def setting_entry(self, setting_id: str) -> SettingEntry:
+        with self._cond:
+            entry = self._settings.get(setting_id)
+            if entry is None:
+                # Cloudflare: "Unrecognized zone setting name: origin_max_http_version (1006)" (TF#1810).
+                raise SettingError(1006, f"Unrecognized zone setting name: {setting_id}")
+            return replace(entry, value=copy.deepcopy(entry.value))
+
+    def get_setting(self, setting_id: str) -> Any:
+        return self.setting_entry(setting_id).value
+
+    def set_setting(self, setting_id: str, value: Any) -> Any:
+        """Validate and store; the stored value. Raises :class:`SettingError` as the API would."""
+        with self._cond:
+            current = self.setting_entry(setting_id).value
+            stored = _validate_setting(setting_id, value, current)
+            self._settings[setting_id] = SettingEntry(setting_id, stored, _utc_now())
+            self._changed()
+            return copy.deepcopy(stored)
+
+    # -- Origin CA -------------------------------------------------------------------------------------------
+
+    def is_zone_hostname(self, name: str) -> bool:
+        bare = name[2:] if name.startswith("*.") else name
+        return bare == self.zone_name or bare.endswith("." + self.zone_name)
+
+    def _origin_hostnames(self, hostnames: object) -> tuple[str, ...]:
+        if not isinstance(hostnames, list) or not hostnames:
+            raise _invalid("hostnames must be a non-empty list of hostnames")
+        if len(hostnames) > MAX_ORIGIN_CA_HOSTNAMES:
+            raise _invalid(f"A certificate may cover at most {MAX_ORIGIN_CA_HOSTNAMES} hostnames")
+        names: list[str] = []
+        for item in hostnames:
+            if not isinstance(item, str) or not item.strip():
+                raise _invalid("hostnames must be strings")
+            name = item.strip().lower().rstrip(".")
+            try:
+                ipaddress.ip_address(name.strip("[]"))
+            except ValueError:
+                pass
+            else:
+                raise _invalid(f"IP addresses are not allowed as hostnames: {name}")
+            try:
+                parse_hostnames([name], allow_wildcard=True)
+            except ValueError:
+                raise _invalid(
+                    f"Invalid hostname {name}: wildcards are allowed only as a single leading '*.' label"
+                ) from None
+            if not self.is_zone_hostname(name):
+                raise _invalid(f"Hostname {name} does not belong to zone {self.zone_name}")
+            if name not in names:
+                names.append(name)
+        return tuple(names)
+
+    def create_origin_certificate(
+        self, *, csr: object, hostnames: object, request_type: object, requested_validity: object = None
+    ) -> OriginCertificate:
+        """Sign ``csr`` with the sandbox Origin CA after the checks ``POST /certificates`` makes."""
+        if request_type not in REQUEST_TYPES:
+            raise _invalid("request_type must be one of " + ", ".join(REQUEST_TYPES))
+        validity = DEFAULT_REQUESTED_VALIDITY if requested_validity is None else requested_validity
+        if isinstance(validity, bool) or not isinstance(validity, (int, float)):
+            validity = -1
+        if validity not in ORIGIN_CA_VALIDITY_DAYS:
+            raise _invalid("requested_validity must be one of " + ", ".join(map(str, ORIGIN_CA_VALIDITY_DAYS)))
+        names = self._origin_hostnames(hostnames)
+        try:
+            signed = self.origin_ca.sign_csr(csr, names, str(request_type), int(validity))  # type: ignore[arg-type]
+        except CsrRefused as exc:
+            raise _invalid(exc.message) from None
+        record = OriginCertificate(
+            id=signed.id,
+            certificate_pem=signed.certificate_pem,
+            csr=str(csr),
+            hostnames=names,
+            request_type=str(request_type),
+            requested_validity=int(validity),
+            expires_on=signed.expires_on,
+        )
+        with self._cond:
+            self._origin_certs[record.id] = record
+            self._changed()
+        return record
+
+    def list_origin_certificates(self) -> list[OriginCertificate]:
+        with self._cond:
+            return [cert for cert in self._origin_certs.values() if cert.revoked_at is None]
+
+    def get_origin_certificate(self, certificate_id: str) -> OriginCertificate:
+        with self._cond:
+            cert = self._origin_certs.get(certificate_id)
+        if cert is None or cert.revoked_at is not None:
+            # The Origin CA's answer for an unknown (or truncated) id (python-cloudflare#38; cloudflare.md §2.2: 1101).
+            raise SandboxApiError(1101, "Failed to read certificate from Database", status=404)
+        return cert
+
+    def revoke_origin_certificate(self, certificate_id: str) -> OriginCertificate:
+        with self._cond:
+            cert = replace(self.get_origin_certificate(certificate_id), revoked_at=_utc_now())
+            self._origin_certs[certificate_id] = cert
+            self._changed()
+            return cert
+
+    # -- Authenticated Origin Pulls ----------------------------------------------------------------------------
+
+    def _new_aop_certificate(self, certificate: object, private_key: object) -> AopCertificate:
+        leaf, key_pem, ca_pem = parse_client_certificate(certificate, private_key)
+        return AopCertificate(
+            id=secrets.token_hex(16),
+            certificate_pem=str(certificate).strip() + "\n",
+            private_key_pem=key_pem,
+            issuer=leaf.issuer.rfc4514_string(),
+            signature=_signature_name(leaf),
+            serial_number=str(leaf.serial_number),
+            expires_on=leaf.not_valid_after_utc,
+            uploaded_on=_utc_now(),
+            status="initializing",
+            ca_pem=ca_pem,
+        )
+
+    def _schedule(self, action: Callable[[], None]) -> None:
+        if self.activation_delay <= 0:
+            action()
+            return
+        timer = threading.Timer(self.activation_delay, action)
+        timer.daemon = True
+        timer.start()
+
+    def _set_status(self, store: dict[str, AopCertificate], cert_id: str, status: str) -> None:
+        with self._cond:
+            cert = store.get(cert_id)
+            if cert is None:
+                return
+            if status == "deleted":
+                del store[cert_id]
+            elif cert.status != "pending_deletion" or status == "pending_deletion":
+                store[cert_id] = replace(cert, status=status)
+            self._changed()
+
+    def _upload(self, store: dict[str, AopCertificate], certificate: object, private_key: object) -> AopCertificate:
+        cert = self._new_aop_certificate(certificate, private_key)
+        with self._cond:
+            if store is self._hostname_certs and len(store) >= MAX_HOSTNAME_CERTIFICATES:
+                raise _invalid(f"{MAX_HOSTNAME_CERTIFICATES} hostname certificates per zone are allowed")
+            store[cert.id] = cert
+            self._changed()
+        self._schedule(lambda: self._set_status(store, cert.id, "active"))
+        return cert
+
+    def _get(self, store: dict[str, AopCertificate], cert_id: str) -> AopCertificate:
+        with self._cond:
+            cert = store.get(cert_id)
+        if cert is None:
+            raise SandboxApiError(1404, "Certificate not found", status=404)
+        return cert
+
+    def _delete(self, store: dict[str, AopCertificate], cert_id: str) -> AopCertificate:
+        with self._cond:
+            self._get(store, cert_id)
+            self._set_status(store, cert_id, "pending_deletion")
+            cert = store[cert_id]
+        self._schedule(lambda: self._set_status(store, cert_id, "deleted"))
+        return cert
+
+    def upload_zone_certificate(self, certificate: object, private_key: object) -> AopCertificate:
+        return self._upload(self._zone_certs, certificate, private_key)
+
+    def list_zone_certificates(self) -> list[AopCertificate]:
+        with self._cond:
+            return list(self._zone_certs.values())
+
+    def get_zone_certificate(self, cert_id: str) -> AopCertificate:
+        return self._get(self._zone_certs, cert_id)
+
+    def delete_zone_certificate(self, cert_id: str) -> AopCertificate:
+        return self._delete(self._zone_certs, cert_id)
+
+    @property
+    def zone_aop_enabled(self) -> bool:
+        with self._cond:
+            return self._zone_aop_enabled
+
+    def set_zone_aop_enabled(self, enabled: object) -> bool:
+        if not isinstance(enabled, bool):
+            raise _invalid("enabled must be true or false")
+        with self._cond:
+            self._zone_aop_enabled = enabled
+            self._changed()
+        return enabled
+
+    def upload_hostname_certificate(self, certificate: object, private_key: object) -> AopCertificate:
+        return self._upload(self._hostname_certs, certificate, private_key)
+
+    def list_hostname_certificates(self) -> list[AopCertificate]:
+        with self._cond:
+            return list(self._hostname_certs.values())
+
+    def get_hostname_certificate(self, cert_id: str) -> AopCertificate:
+        return self._get(self._hostname_certs, cert_id)
+
+    def delete_hostname_certificate(self, cert_id: str) -> AopCertificate:
+        return self._delete(self._hostname_certs, cert_id)
+
+    def set_hostname_associations(self, config: object) -> list[HostnameAssociation]:
+        """Apply ``PUT .../hostnames`` ``config``: ``enabled`` true/false sets, ``null`` voids the association.
+
+        All entries are validated before any is applied. Returns the associations that remain for those hostnames.
+        """
+        if not isinstance(config, list) or not config:
+            raise _invalid("config must be a non-empty list of {hostname, cert_id, enabled}")
+        parsed: list[tuple[str, str, bool | None]] = []
+        with self._cond:
+            for item in config:
+                if not isinstance(item, dict) or not isinstance(item.get("hostname"), str):
+                    raise _invalid("every config entry needs a hostname")
+                hostname = item["hostname"].strip().lower().rstrip(".")
+                if "*" in hostname or not self.is_zone_hostname(hostname):
+                    raise _invalid(f"Hostname {hostname} does not belong to zone {self.zone_name}")
+                cert_id, enabled = item.get("cert_id"), item.get("enabled")
+                if enabled is not None and not isinstance(enabled, bool):
+                    raise _invalid("enabled must be true, false or null")
+                if enabled is not None and (not isinstance(cert_id, str) or cert_id not in self._hostname_certs):
+                    raise _invalid(f"cert_id {cert_id!r} is not a hostname certificate of this zone")
+                parsed.append((hostname, str(cert_id), enabled))
+            now = _utc_now()
+            for hostname, cert_id, enabled in parsed:
+                if enabled is None:
+                    self._associations.pop(hostname, None)
+                    continue
+                previous = self._associations.get(hostname)
+                created = previous.created_at if previous else now
+                self._associations[hostname] = HostnameAssociation(hostname, cert_id, enabled, created, now)
+            self._changed()
+            return [self._associations[h] for h, _, e in parsed if e is not None and h in self._associations]
+
+    def get_hostname_association(self, hostname: str) -> HostnameAssociation:
+        with self._cond:
+            association = self._associations.get(hostname.lower().rstrip("."))
+        if association is None:
+            raise SandboxApiError(1404, f"No client certificate association for hostname {hostname}", status=404)
+        return association
+
+    def association_certificate(self, association: HostnameAssociation) -> AopCertificate | None:
+        with self._cond:
+            return self._hostname_certs.get(association.cert_id)
+
+    # -- what the edge reads ------------------------------------------------------------------------------------
+
+    def _newest_active_zone_certificate(self) -> AopCertificate | None:
+        active = [cert for cert in self._zone_certs.values() if cert.status == "active"]
+        return max(active, key=lambda cert: cert.uploaded_on) if active else None
+
+    def active_client_identity(self, hostname: str) -> ClientIdentity | None:
+        """The client certificate the edge presents when pulling ``hostname`` from the origin.
+
+        Precedence (Cloudflare docs, ``authenticated-origin-pull``): an enabled per-hostname association with an
+        active certificate, then zone-level (setting enabled and an active certificate, the newest one), then the
+        global certificate when ``tls_client_auth`` is on, else ``None``. A per-hostname association that is
+        *disabled* sends no certificate at all ("client certificate will not be sent to the hostname even if
+        activated at the zone level", openapi). ``ClientIdentity.ca_pem`` is ``""`` when the issuer of an uploaded
+        certificate was not part of the upload.
+        """
+        with self._cond:
+            association = self._associations.get(hostname.lower().rstrip("."))
+            if association is not None:
+                if not association.enabled:
+                    return None
+                cert = self._hostname_certs.get(association.cert_id)
+                if cert is not None and cert.status == "active":
+                    return cert.identity()
+            if self._zone_aop_enabled:
+                zone_cert = self._newest_active_zone_certificate()
+                if zone_cert is not None:
+                    return zone_cert.identity()
+            if self._settings["tls_client_auth"].value == "on":
+                return self.global_aop
+            return None
+
+    def pull_ca_pem(self, level: AopMode, *, hostname: str | None = None) -> str | None:
+        """The CA an origin must trust (nginx ``ssl_client_certificate``) for AOP at ``level``.
+
+        ``global``: the sandbox's global origin-pull CA. ``zone``: the issuer of the newest active zone certificate.
+        ``hostname``: the issuer of the active certificate associated with ``hostname`` (default: the first
+        association). For uploaded certificates the issuer is known only when it was in the upload (a self-signed
+        certificate is its own issuer); otherwise ``None``, as it is for ``off`` or nothing active.
+        """
+        with self._cond:
+            if level is AopMode.GLOBAL:
+                return self.global_aop.ca_pem
+            if level is AopMode.ZONE:
+                zone_cert = self._newest_active_zone_certificate()
+                return zone_cert.ca_pem if zone_cert else None
+            if level is AopMode.HOSTNAME:
+                key = hostname.lower().rstrip(".") if hostname else None
+                for name, association in self._associations.items():
+                    if key is not None and name != key:
+                        continue
+                    cert = self._hostname_certs.get(association.cert_id)
+                    if cert is not None and cert.status == "active":
+                        return cert.ca_pem
+            return None
