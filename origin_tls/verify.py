@@ -256,8 +256,9 @@ def verify(
     timeout = options.timeout
     jobs: dict[tuple[str, str], Callable[[], Any]] = {}
 
-    for target in targets:
-        jobs.update(_probe_jobs(target, baseline, options))
+    # Keyed by position, not hostname: one hostname may be verified at two edges in one run.
+    for index, target in enumerate(targets):
+        jobs.update(_probe_jobs(f"target{index}", target, baseline, options))
 
     client: CloudflareClient | None = None
     zone_error = ""
@@ -284,7 +285,7 @@ def verify(
         errors={key: value.message for key, value in zone_outcomes.items() if isinstance(value, _Failure)},
     )
     context = _Context(baseline, options, trusted, expected_cert, facts, zone_error)
-    return Report(tuple(_judge_target(target, outcomes, context) for target in targets))
+    return Report(tuple(_judge_target(f"target{i}", t, outcomes, context) for i, t in enumerate(targets)))
 
 
 @dataclass(frozen=True)
@@ -297,13 +298,13 @@ class _Context:
     zone_error: str
 
 
-def _judge_target(target: Target, outcomes: Mapping[tuple[str, str], Any], ctx: _Context) -> TargetReport:
+def _judge_target(key: str, target: Target, outcomes: Mapping[tuple[str, str], Any], ctx: _Context) -> TargetReport:
     host, baseline, options = target.hostname, ctx.baseline, ctx.options
 
     def got(name: str) -> Any:
-        return outcomes[host, name]
+        return outcomes[key, name]
 
-    versions = {v: got(f"tls{v.value}") for v in TlsVersion if (host, f"tls{v.value}") in outcomes}
+    versions = {v: got(f"tls{v.value}") for v in TlsVersion if (key, f"tls{v.value}") in outcomes}
     broken = next((r for r in versions.values() if isinstance(r, _Failure)), None)
     custom_edge_ca = options.edge_ca_pem is not None
     checks = [
@@ -357,22 +358,24 @@ class _Failure:
     message: str
 
 
-def _probe_jobs(target: Target, baseline: Baseline, options: VerifyOptions) -> dict[tuple[str, str], Callable[[], Any]]:
+def _probe_jobs(
+    key: str, target: Target, baseline: Baseline, options: VerifyOptions
+) -> dict[tuple[str, str], Callable[[], Any]]:
     """Every probe one target needs, keyed by (hostname, probe name); nothing runs yet."""
     host, edge, timeout = target.hostname, target.edge_endpoint, options.timeout
     jobs: dict[tuple[str, str], Callable[[], Any]] = {}
     for version in TlsVersion:
         if version.rank <= baseline.min_tls.rank or version is TlsVersion.TLS_1_3:
-            jobs[host, f"tls{version.value}"] = partial(probes.probe_tls_version, edge, host, version, timeout=timeout)
-    jobs[host, "https"] = partial(probes.probe_https, edge, host, ca_pem=options.edge_ca_pem, timeout=timeout)
-    jobs[host, "redirect"] = partial(probes.probe_http_redirect, target.edge_http_endpoint, host, timeout=timeout)
+            jobs[key, f"tls{version.value}"] = partial(probes.probe_tls_version, edge, host, version, timeout=timeout)
+    jobs[key, "https"] = partial(probes.probe_https, edge, host, ca_pem=options.edge_ca_pem, timeout=timeout)
+    jobs[key, "redirect"] = partial(probes.probe_http_redirect, target.edge_http_endpoint, host, timeout=timeout)
     if target.origin is not None:
         origin = target.origin
-        jobs[host, "origin_cert"] = partial(probes.fetch_certificate, origin, host, timeout=timeout)
+        jobs[key, "origin_cert"] = partial(probes.fetch_certificate, origin, host, timeout=timeout)
         if baseline.aop_required:
-            jobs[host, "pull"] = partial(probes.probe_origin_pull, origin, host, timeout=timeout)
+            jobs[key, "pull"] = partial(probes.probe_origin_pull, origin, host, timeout=timeout)
         if options.client_cert_pem is not None:
-            jobs[host, "pull_client"] = partial(
+            jobs[key, "pull_client"] = partial(
                 probes.probe_origin_pull,
                 origin,
                 host,
