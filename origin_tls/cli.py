@@ -23,8 +23,10 @@ from .baseline import (
     parse_baseline,
     parse_endpoint,
     parse_hostnames,
+    parse_hsts_max_age,
     parse_readable_file,
     parse_timeout,
+    parse_tls_version,
     parse_zone_id,
 )
 from .cloudflare import DEFAULT_API_URL
@@ -102,8 +104,8 @@ def _build(args: argparse.Namespace) -> tuple[list[Target], VerifyOptions, Basel
     edge_http = parse_endpoint(args.edge_http, field_name="--edge-http", default_port=80) if args.edge_http else None
     origin = parse_endpoint(args.origin, field_name="--origin", default_port=443) if args.origin else None
     baseline = parse_baseline(
-        min_tls=args.min_tls,
-        hsts_max_age=args.hsts_max_age,
+        min_tls=parse_tls_version(args.min_tls, field_name="--min-tls"),
+        hsts_max_age=parse_hsts_max_age(args.hsts_max_age, field_name="--hsts-max-age"),
         hsts_include_subdomains=not args.no_hsts_include_subdomains,
         hsts_preload=args.hsts_preload,
         aop=AopMode.OFF if args.no_aop else None,
