@@ -1,0 +1,481 @@
+"""The sandbox's emulated Cloudflare edge: a TLS and a plain-HTTP listener that obey the zone's settings live.
+
+Every new connection reads the zone (:class:`ZoneView`, the emulator's ``ZoneState``), so a change made through the
+API applies to the next connection. What the edge does with each setting (Cloudflare docs, "Encryption modes",
+"Minimum TLS Version", "HTTP Strict Transport Security", "Always Use HTTPS", "Authenticated Origin Pulls"):
+
+- ``min_tls_version``/``tls_1_3``: the TLS listener's protocol range.
+- ``security_header``: the Strict-Transport-Security header on HTTPS answers (never on plain HTTP, RFC 6797 7.2),
+  ``X-Content-Type-Options: nosniff`` when ``nosniff`` is on.
+- ``always_use_https``: the HTTP listener answers ``301`` to ``https://host/path``.
+- ``ssl``: how the edge reaches the origin. ``strict`` validates the origin certificate against the Origin CA and the
+  hostname, ``full`` encrypts without validating, ``flexible`` uses plain HTTP, ``off`` serves no HTTPS (HTTPS
+  visitors are redirected to HTTP) and pulls over HTTP.
+- AOP: pulls over TLS present the client certificate of the active level (hostname > zone > global).
+
+Upstream failures answer like Cloudflare's error pages: 521 refused, 522 timed out, 525 TLS handshake failed,
+526 invalid origin certificate (strict only), 502 anything else.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import hashlib
+import http.client
+import http.server
+import os
+import socket
+import socketserver
+import ssl
+import tempfile
+import threading
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+from ..baseline import Endpoint
+
+__all__ = [
+    "Edge",
+    "EdgePki",
+    "EdgeSettings",
+    "PullIdentity",
+    "ZoneView",
+    "build_edge_pki",
+    "parse_edge_settings",
+]
+
+#: Socket timeout for a visitor connection and for each pull from the origin.
+DEFAULT_TIMEOUT = 5.0
+_HOP_BY_HOP = frozenset(
+    {"connection", "keep-alive", "proxy-connection", "transfer-encoding", "te", "trailer", "upgrade", "content-length"}
+)
+_TLS_VERSIONS = {
+    "1.0": ssl.TLSVersion.TLSv1,
+    "1.1": ssl.TLSVersion.TLSv1_1,
+    "1.2": ssl.TLSVersion.TLSv1_2,
+    "1.3": ssl.TLSVersion.TLSv1_3,
+}
+
+
+class PullIdentity(Protocol):
+    """The AOP client certificate the edge presents (the emulator's ``ClientIdentity``)."""
+
+    @property
+    def certificate_pem(self) -> str: ...
+
+    @property
+    def private_key_pem(self) -> str: ...
+
+
+class ZoneView(Protocol):
+    """What the edge reads from the zone (satisfied by ``origin_tls.sandbox.state.ZoneState``)."""
+
+    @property
+    def hostnames(self) -> Sequence[str]: ...
+
+    @property
+    def version(self) -> int: ...
+
+    def settings(self) -> Mapping[str, Any]: ...
+
+    def active_client_identity(self, hostname: str) -> PullIdentity | None: ...
+
+
+@dataclass(frozen=True)
+class EdgeSettings:
+    """The zone settings the edge acts on, read once per connection."""
+
+    ssl_mode: str = "off"
+    min_tls: str = "1.0"
+    tls_1_3: bool = False
+    always_use_https: bool = False
+    hsts: str | None = None
+    nosniff: bool = False
+
+
+def parse_edge_settings(settings: Mapping[str, Any]) -> EdgeSettings:
+    """Turn the zone's settings (``{id: value}``) into what the edge does. Unknown shapes fall back to the
+    permissive Cloudflare defaults rather than failing a visitor's connection."""
+    header = settings.get("security_header")
+    sts = header.get("strict_transport_security") if isinstance(header, Mapping) else None
+    hsts: str | None = None
+    nosniff = False
+    if isinstance(sts, Mapping):
+        nosniff = bool(sts.get("nosniff"))
+        if sts.get("enabled"):
+            parts = [f"max-age={int(sts.get('max_age') or 0)}"]
+            if sts.get("include_subdomains"):
+                parts.append("includeSubDomains")
+            if sts.get("preload"):
+                parts.append("preload")
+            hsts = "; ".join(parts)
+    return EdgeSettings(
+        ssl_mode=str(settings.get("ssl", "off")),
+        min_tls=str(settings.get("min_tls_version", "1.0")),
+        tls_1_3=settings.get("tls_1_3") in ("on", "zrt"),
+        always_use_https=settings.get("always_use_https") == "on",
+        hsts=hsts,
+        nosniff=nosniff,
+    )
+
+
+@dataclass(frozen=True)
+class EdgePki:
+    """The sandbox edge's own CA (what visitors trust, ``edge_ca_file``) and its certificate for the zone."""
+
+    ca_pem: str
+    certificate_pem: str
+    private_key_pem: str = field(repr=False)
+
+
+def _pem(key: ec.EllipticCurvePrivateKey) -> str:
+    return key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    ).decode("ascii")
+
+
+def build_edge_pki(hostnames: Sequence[str], *, valid_days: int = 30) -> EdgePki:
+    """A fresh edge CA and a server certificate for ``hostnames`` (and their ``*.`` wildcards), like the
+    Universal SSL certificate Cloudflare's edge serves for a zone."""
+    now = dt.datetime.now(dt.timezone.utc)
+    ca_key = ec.generate_private_key(ec.SECP256R1())
+    ca_name = x509.Name(
+        [
+            x509.NameAttribute(NameOID.ORGANIZATION_NAME, "origin-tls sandbox"),
+            x509.NameAttribute(NameOID.COMMON_NAME, "origin-tls sandbox edge CA"),
+        ]
+    )
+    ca = (
+        x509.CertificateBuilder()
+        .subject_name(ca_name)
+        .issuer_name(ca_name)
+        .public_key(ca_key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(days=1))
+        .not_valid_after(now + dt.timedelta(days=valid_days + 1))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+        .add_extension(
+            x509.KeyUsage(True, False, False, False, False, True, True, False, False),
+            critical=True,
+        )
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(ca_key.public_key()), critical=False)
+        .sign(ca_key, hashes.SHA256())
+    )
+    key = ec.generate_private_key(ec.SECP256R1())
+    names: list[x509.GeneralName] = []
+    for name in hostnames:
+        names += [x509.DNSName(name), x509.DNSName(f"*.{name}")]
+    leaf = (
+        x509.CertificateBuilder()
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, hostnames[0])]))
+        .issuer_name(ca_name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(minutes=5))
+        .not_valid_after(now + dt.timedelta(days=valid_days))
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .add_extension(x509.SubjectAlternativeName(names), critical=False)
+        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
+        .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), critical=False)
+        .sign(ca_key, hashes.SHA256())
+    )
+    return EdgePki(
+        ca_pem=ca.public_bytes(serialization.Encoding.PEM).decode("ascii"),
+        certificate_pem=leaf.public_bytes(serialization.Encoding.PEM).decode("ascii"),
+        private_key_pem=_pem(key),
+    )
+
+
+class _Server(socketserver.ThreadingTCPServer):
+    daemon_threads = True
+    block_on_close = False
+    allow_reuse_address = True
+
+    def __init__(self, address: tuple[str, int], edge: Edge, *, tls: bool) -> None:
+        self.edge = edge
+        self.tls = tls
+        super().__init__(address, _Handler)
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # A visitor that hangs up or fails the handshake (on purpose, in the TLS-version probes) is not an error.
+        pass
+
+
+class _Handler(http.server.BaseHTTPRequestHandler):
+    server: _Server
+    protocol_version = "HTTP/1.1"
+    server_version = "cloudflare"
+    sys_version = ""
+
+    def version_string(self) -> str:
+        return self.server_version
+
+    def setup(self) -> None:
+        edge = self.server.edge
+        self.request.settimeout(edge.timeout)
+        if self.server.tls:
+            context = edge.visitor_context()
+            # Raises on a refused handshake: socketserver then closes the connection (handle_error is silent).
+            self.request = context.wrap_socket(self.request, server_side=True)
+        super().setup()
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+    def do_GET(self) -> None:
+        self._serve()
+
+    def do_HEAD(self) -> None:
+        self._serve()
+
+    def do_POST(self) -> None:
+        self._serve()
+
+    def _serve(self) -> None:
+        edge = self.server.edge
+        settings = parse_edge_settings(edge.state.settings())
+        host = (self.headers.get("Host") or "").strip().lower()
+        host = host.rsplit(":", 1)[0] if host.count(":") == 1 else host
+        length = int(self.headers.get("Content-Length") or 0)
+        body = self.rfile.read(length) if length > 0 else b""
+        if host not in edge.state.hostnames:
+            # Cloudflare's answer to a request for a host it does not serve (e.g. a bare IP): error 1003.
+            self._answer(403, settings, b"error code: 1003\n")
+            return
+        if self.server.tls and settings.ssl_mode == "off":
+            self._answer(301, settings, b"", location=f"http://{host}{self.path}")
+            return
+        if not self.server.tls and settings.always_use_https and settings.ssl_mode != "off":
+            self._answer(301, settings, b"", location=f"https://{host}{self.path}")
+            return
+        status, headers, content = edge.pull(
+            host, self.command, self.path, dict(self.headers.items()), body, settings, visitor_tls=self.server.tls
+        )
+        self._answer(status, settings, content, headers=headers)
+
+    def _answer(
+        self,
+        status: int,
+        settings: EdgeSettings,
+        content: bytes,
+        *,
+        location: str | None = None,
+        headers: Sequence[tuple[str, str]] = (),
+    ) -> None:
+        self.send_response(status)
+        for name, value in headers:
+            if name.lower() not in _HOP_BY_HOP and name.lower() not in ("strict-transport-security", "server", "date"):
+                self.send_header(name, value)
+        if location is not None:
+            self.send_header("Location", location)
+        if not any(name.lower() == "content-type" for name, _ in headers):
+            self.send_header("Content-Type", "text/plain; charset=utf-8")
+        # Cloudflare adds the header to every HTTPS answer, its own error pages included.
+        if self.server.tls and settings.hsts is not None:
+            self.send_header("Strict-Transport-Security", settings.hsts)
+        if settings.nosniff:
+            self.send_header("X-Content-Type-Options", "nosniff")
+        self.send_header("Content-Length", str(len(content)))
+        self.send_header("Connection", "close")
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(content)
+        self.close_connection = True
+
+
+class Edge:
+    """The edge for one zone: ``start()`` binds both listeners on loopback, ``stop()`` closes them.
+
+    ``origin_https``/``origin_http`` are where the origin listens; ``origin_trust_pem`` is the Origin CA the edge
+    validates the origin certificate against in strict mode.
+    """
+
+    def __init__(
+        self,
+        state: ZoneView,
+        pki: EdgePki,
+        *,
+        origin_https: Endpoint,
+        origin_http: Endpoint,
+        origin_trust_pem: str,
+        host: str = "127.0.0.1",
+        timeout: float = DEFAULT_TIMEOUT,
+    ) -> None:
+        self.state = state
+        self.ca_pem = pki.ca_pem
+        self.origin_https = origin_https
+        self.origin_http = origin_http
+        self.timeout = timeout
+        self._origin_trust_pem = origin_trust_pem
+        self._host = host
+        self._lock = threading.Lock()
+        self._visitor_cache: tuple[int, ssl.SSLContext] | None = None
+        self._pull_cache: dict[tuple[str, str], ssl.SSLContext] = {}
+        self._dir = tempfile.TemporaryDirectory(prefix="origin-tls-edge-")
+        self._cert_file = self._write("edge.pem", pki.certificate_pem)
+        self._key_file = self._write("edge.key", pki.private_key_pem)
+        self._servers: list[_Server] = []
+        self._threads: list[threading.Thread] = []
+
+    def _write(self, name: str, text: str) -> str:
+        path = Path(self._dir.name) / name
+        path.write_text(text, encoding="ascii")
+        os.chmod(path, 0o600)
+        return str(path)
+
+    # -- lifecycle
+
+    def start(self) -> Edge:
+        for tls in (True, False):
+            server = _Server((self._host, 0), self, tls=tls)
+            thread = threading.Thread(
+                target=server.serve_forever, kwargs={"poll_interval": 0.1}, name="sandbox-edge", daemon=True
+            )
+            thread.start()
+            self._servers.append(server)
+            self._threads.append(thread)
+        return self
+
+    @property
+    def https(self) -> Endpoint:
+        """Where visitors connect with TLS."""
+        return self._endpoint(0)
+
+    @property
+    def http(self) -> Endpoint:
+        """Where visitors connect with plain HTTP."""
+        return self._endpoint(1)
+
+    def _endpoint(self, index: int) -> Endpoint:
+        if len(self._servers) <= index:
+            raise RuntimeError("the edge is not started")
+        host, port = self._servers[index].server_address[:2]
+        return Endpoint(str(host), int(port))
+
+    def stop(self) -> None:
+        """Close both listeners (idempotent); connections in flight end on their own timeouts."""
+        servers, self._servers = self._servers, []
+        for server in servers:
+            server.shutdown()
+            server.server_close()
+        for thread in self._threads:
+            thread.join(timeout=5)
+        self._threads = []
+        self._dir.cleanup()
+
+    def __enter__(self) -> Edge:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    # -- TLS contexts, rebuilt when the zone changes
+
+    def visitor_context(self) -> ssl.SSLContext:
+        """The server context for the zone's current settings (cached per ``state.version``)."""
+        version = self.state.version
+        with self._lock:
+            if self._visitor_cache is not None and self._visitor_cache[0] == version:
+                return self._visitor_cache[1]
+        settings = parse_edge_settings(self.state.settings())
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.load_cert_chain(self._cert_file, self._key_file)
+        floor = _TLS_VERSIONS.get(settings.min_tls, ssl.TLSVersion.TLSv1_2)
+        if floor < ssl.TLSVersion.TLSv1_2:
+            # OpenSSL 3 refuses TLS 1.0/1.1 above security level 0 (SHA-1 handshake signatures).
+            context.set_ciphers("DEFAULT:@SECLEVEL=0")
+        context.minimum_version = floor
+        context.maximum_version = ssl.TLSVersion.TLSv1_3 if settings.tls_1_3 else ssl.TLSVersion.TLSv1_2
+        if floor > context.maximum_version:  # min 1.3 with TLS 1.3 off: Cloudflare keeps 1.3 (the floor wins)
+            context.maximum_version = floor
+        with self._lock:
+            self._visitor_cache = (version, context)
+        return context
+
+    def _pull_context(self, mode: str, identity: PullIdentity | None) -> ssl.SSLContext:
+        fingerprint = hashlib.sha256(identity.certificate_pem.encode()).hexdigest() if identity is not None else "none"
+        key = (mode, fingerprint)
+        with self._lock:
+            cached = self._pull_cache.get(key)
+        if cached is not None:
+            return cached
+        if mode == "strict":
+            context = ssl.create_default_context(cadata=self._origin_trust_pem)
+        else:
+            context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+            context.check_hostname = False
+            context.verify_mode = ssl.CERT_NONE
+        context.minimum_version = ssl.TLSVersion.TLSv1_2
+        if identity is not None:
+            cert_file = self._write(f"pull-{fingerprint[:16]}.pem", identity.certificate_pem)
+            key_file = self._write(f"pull-{fingerprint[:16]}.key", identity.private_key_pem)
+            context.load_cert_chain(cert_file, key_file)
+            os.unlink(key_file)  # loaded: no need to keep the key on disk
+        with self._lock:
+            self._pull_cache[key] = context
+        return context
+
+    # -- pulls from the origin
+
+    def pull(
+        self,
+        hostname: str,
+        method: str,
+        path: str,
+        headers: Mapping[str, str],
+        body: bytes,
+        settings: EdgeSettings,
+        *,
+        visitor_tls: bool,
+    ) -> tuple[int, list[tuple[str, str]], bytes]:
+        """Fetch ``path`` from the origin as the SSL mode says; Cloudflare-like error answers on failure."""
+        tls = settings.ssl_mode in ("full", "strict")
+        target = self.origin_https if tls else self.origin_http
+        try:
+            raw = socket.create_connection((target.host, target.port), timeout=self.timeout)
+        except TimeoutError:
+            return _error(522, "Connection timed out")
+        except OSError:
+            return _error(521, "Web server is down")
+        sock: socket.socket = raw
+        try:
+            if tls:
+                context = self._pull_context(settings.ssl_mode, self.state.active_client_identity(hostname))
+                try:
+                    sock = context.wrap_socket(raw, server_hostname=hostname)
+                except ssl.SSLCertVerificationError:
+                    return _error(526, "Invalid SSL certificate")
+                except (ssl.SSLError, OSError):
+                    return _error(525, "SSL handshake failed")
+            forwarded = {k: v for k, v in headers.items() if k.lower() not in _HOP_BY_HOP and k.lower() != "host"}
+            lines = [f"{method} {path} HTTP/1.1", f"Host: {hostname}", "Connection: close"]
+            lines += [f"{k}: {v}" for k, v in forwarded.items()]
+            lines += [
+                f"X-Forwarded-Proto: {'https' if visitor_tls else 'http'}",
+                "CF-Visitor: " + ('{"scheme":"https"}' if visitor_tls else '{"scheme":"http"}'),
+                f"Content-Length: {len(body)}",
+            ]
+            sock.sendall(("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + body)
+            response = http.client.HTTPResponse(sock, method=method)
+            response.begin()
+            content = response.read()
+            return response.status, list(response.getheaders()), content
+        except TimeoutError:
+            return _error(524, "A timeout occurred")
+        except (OSError, http.client.HTTPException):
+            return _error(502, "Bad gateway")
+        finally:
+            with contextlib.suppress(OSError):
+                sock.close()
+
+
+def _error(status: int, reason: str) -> tuple[int, list[tuple[str, str]], bytes]:
+    return status, [("Content-Type", "text/plain; charset=utf-8")], f"error code: {status} ({reason})\n".encode()
