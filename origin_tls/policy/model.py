@@ -1,0 +1,100 @@
+"""What the policy rules speak about: resource type tokens, the rules themselves, and a violation.
+
+The type tokens and property names are the ones a policy pack receives from the Pulumi engine: schema (camelCase)
+names for pulumi-cloudflare resources (``settingId``, ``zoneId``, ``requestType``), raw names for dynamic resources
+(``zone_id``), per ``reference/pulumi-without-cli.md`` §4 and §5.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+__all__ = [
+    "AOP_CERTIFICATE_TYPES",
+    "BASELINE_SETTING_IDS",
+    "TYPE_AOP_CERTIFICATE",
+    "TYPE_AOP_HOSTNAME",
+    "TYPE_AOP_HOSTNAME_CERTIFICATE",
+    "TYPE_AOP_SETTINGS",
+    "TYPE_HANDSHAKE_VERIFICATION",
+    "TYPE_ORIGIN_CA_CERTIFICATE",
+    "TYPE_ZONE_SETTING",
+    "Rule",
+    "StackResource",
+    "Violation",
+    "is_handshake_verification",
+]
+
+TYPE_ZONE_SETTING = "cloudflare:index/zoneSetting:ZoneSetting"
+TYPE_ORIGIN_CA_CERTIFICATE = "cloudflare:index/originCaCertificate:OriginCaCertificate"
+TYPE_AOP_SETTINGS = "cloudflare:index/authenticatedOriginPullsSettings:AuthenticatedOriginPullsSettings"
+TYPE_AOP_HOSTNAME = "cloudflare:index/authenticatedOriginPulls:AuthenticatedOriginPulls"
+TYPE_AOP_CERTIFICATE = "cloudflare:index/authenticatedOriginPullsCertificate:AuthenticatedOriginPullsCertificate"
+TYPE_AOP_HOSTNAME_CERTIFICATE = (
+    "cloudflare:index/authenticatedOriginPullsHostnameCertificate:AuthenticatedOriginPullsHostnameCertificate"
+)
+AOP_CERTIFICATE_TYPES = frozenset({TYPE_AOP_CERTIFICATE, TYPE_AOP_HOSTNAME_CERTIFICATE})
+#: ``class HandshakeVerification(pulumi.dynamic.Resource, module="origin-tls", name="HandshakeVerification")``.
+TYPE_HANDSHAKE_VERIFICATION = "pulumi-python:dynamic/origin-tls:HandshakeVerification"
+
+#: The zone settings the baseline governs (``Baseline.zone_settings``): a zone with any of them "has TLS settings".
+BASELINE_SETTING_IDS = frozenset(
+    {
+        "ssl",
+        "ssl_automatic_mode",
+        "min_tls_version",
+        "tls_1_3",
+        "always_use_https",
+        "security_header",
+        "tls_client_auth",
+    }
+)
+
+
+class Rule(str, enum.Enum):
+    """One rule of the baseline; the value is the policy's name in the pack."""
+
+    SSL_MODE = "zone-ssl-mode"
+    MIN_TLS_VERSION = "zone-min-tls-version"
+    TLS_1_3 = "zone-tls-1-3"
+    HSTS = "zone-hsts"
+    ALWAYS_USE_HTTPS = "zone-always-use-https"
+    TLS_CLIENT_AUTH = "zone-tls-client-auth"
+    ORIGIN_CA_CERTIFICATE = "origin-ca-certificate"
+    ORIGIN_CA_ECDSA = "origin-ca-certificate-ecdsa"
+    AOP_ENABLED = "authenticated-origin-pulls-enabled"
+    ZONE_VERIFIED = "zone-handshake-verification"
+    ZONE_SSL_NOT_WEAK = "zone-ssl-not-off-or-flexible"
+
+    def __str__(self) -> str:
+        return self.value
+
+    @property
+    def is_stack_rule(self) -> bool:
+        return self in (Rule.ZONE_VERIFIED, Rule.ZONE_SSL_NOT_WEAK)
+
+
+@dataclass(frozen=True)
+class Violation:
+    """One finding. ``urn`` names the offending resource for stack rules (``None`` for resource rules)."""
+
+    rule: Rule
+    message: str
+    urn: str | None = None
+
+
+@dataclass(frozen=True)
+class StackResource:
+    """A resource as a stack rule sees it: type token, URN and its (output) properties."""
+
+    type: str
+    urn: str
+    props: Mapping[str, Any] = field(repr=False)
+
+
+def is_handshake_verification(resource_type: str) -> bool:
+    """The package's verification resource, under its dynamic type token or any ``…:HandshakeVerification``."""
+    return resource_type == TYPE_HANDSHAKE_VERIFICATION or resource_type.endswith(":HandshakeVerification")
