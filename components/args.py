@@ -1,0 +1,170 @@
+"""``OriginProtectionArgs``: what a team may choose, with the hardened baseline as every default.
+
+:func:`plan_origin_protection` validates the arguments (through ``origin_tls.baseline``'s parsers: one source of
+truth with the verifier and the policy pack) and returns a :class:`Plan` of plain values, so a bad argument fails
+when the component is constructed, with the field and what is allowed, before any resource is registered.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import pulumi
+
+from origin_tls.baseline import (
+    DEFAULT_HSTS_MAX_AGE,
+    DEFAULT_TIMEOUT,
+    AopMode,
+    Baseline,
+    Endpoint,
+    HstsPolicy,
+    KeyType,
+    parse_aop_mode,
+    parse_endpoint,
+    parse_hostnames,
+    parse_hsts_max_age,
+    parse_key_type,
+    parse_timeout,
+    parse_tls_version,
+    parse_validity_days,
+    parse_zone_id,
+)
+from origin_tls.errors import InvalidInput
+
+__all__ = [
+    "DEFAULT_AOP",
+    "DEFAULT_CERTIFICATE_PATH",
+    "DEFAULT_CLIENT_CA_PATH",
+    "DEFAULT_KEY_PATH",
+    "DEFAULT_VALIDITY_DAYS",
+    "OriginProtectionArgs",
+    "Plan",
+    "plan_origin_protection",
+]
+
+#: Zone-level AOP with the team's own client certificate: exclusive to the account, unlike the global certificate
+#: shared by every Cloudflare customer (Cloudflare docs, "Authenticated Origin Pulls", security considerations).
+DEFAULT_AOP = AopMode.ZONE
+#: Cloudflare's own default for Origin CA certificates (15 years); rotate earlier with ``rotation``.
+DEFAULT_VALIDITY_DAYS = 5475
+DEFAULT_CERTIFICATE_PATH = "/etc/nginx/origin-tls/origin.pem"
+DEFAULT_KEY_PATH = "/etc/nginx/origin-tls/origin.key"
+DEFAULT_CLIENT_CA_PATH = "/etc/nginx/origin-tls/origin-pull-ca.pem"
+#: Edge settings take seconds to reach every data centre: a deploy waits this long for the posture to converge.
+DEFAULT_SETTLE_SECONDS = 120.0
+
+
+@dataclass(frozen=True)
+class OriginProtectionArgs:
+    """Arguments of :class:`components.OriginProtection`. Only ``zone_id`` and ``hostnames`` are required.
+
+    Baseline: ``min_tls`` (``"1.0"``..``"1.3"``), HSTS (``hsts_max_age`` seconds, ``hsts_include_subdomains``,
+    ``hsts_preload`` as an explicit opt-in: the preload list is effectively permanent), ``aop`` (``"zone"``,
+    ``"hostname"``, ``"global"`` or ``"off"``).
+    Origin certificate: ``key_type`` (``"ecdsa-p256"`` or ``"rsa-2048"``), ``validity_days`` (7, 30, 90, 365, 730,
+    1095 or 5475), ``rotation`` (change it to get a new key and certificate), ``client_rotation`` (the same for the
+    AOP client certificate).
+    Verification: ``origin`` (``HOST:PORT`` of the origin server, probed directly with SNI = each hostname; without
+    it the origin checks are skipped), ``edge``/``edge_http`` (where to reach the edge instead of resolving the
+    hostname), ``origin_ca_pem``/``edge_ca_pem`` (trust overrides, e.g. for the sandbox), ``verify_timeout`` per
+    operation, ``settle_seconds`` to wait for settings to apply, ``strict`` (drift fails the preview), ``api_url``.
+    nginx: where the files will live on the origin, and an optional ``upstream`` to proxy to.
+    """
+
+    zone_id: pulumi.Input[str]
+    hostnames: list[str]
+    min_tls: str = "1.2"
+    hsts_max_age: int = DEFAULT_HSTS_MAX_AGE
+    hsts_include_subdomains: bool = True
+    hsts_preload: bool = False
+    aop: str = DEFAULT_AOP.value
+    key_type: str = KeyType.ECDSA_P256.value
+    validity_days: int = DEFAULT_VALIDITY_DAYS
+    rotation: str = ""
+    client_rotation: str = ""
+    origin: str | None = None
+    edge: str | None = None
+    edge_http: str | None = None
+    origin_ca_pem: pulumi.Input[str] | None = None
+    edge_ca_pem: pulumi.Input[str] | None = None
+    verify_timeout: float = DEFAULT_TIMEOUT
+    settle_seconds: float = DEFAULT_SETTLE_SECONDS
+    strict: bool = False
+    api_url: str | None = None
+    nginx_certificate_path: str = DEFAULT_CERTIFICATE_PATH
+    nginx_key_path: str = DEFAULT_KEY_PATH
+    nginx_client_ca_path: str = DEFAULT_CLIENT_CA_PATH
+    nginx_upstream: str | None = None
+    nginx_listen_port: int = 443
+
+
+@dataclass(frozen=True)
+class Plan:
+    """Validated arguments: plain values the component builds its children from."""
+
+    zone_id: pulumi.Input[str]
+    hostnames: tuple[str, ...]
+    #: The hostnames the verification connects to (a wildcard cannot be probed).
+    probe_hostnames: tuple[str, ...]
+    baseline: Baseline
+    aop: AopMode
+    key_type: KeyType
+    validity_days: int
+    origin: Endpoint | None
+    edge: Endpoint | None
+    edge_http: Endpoint | None
+    verify_timeout: float
+    settle_seconds: float
+    args: OriginProtectionArgs = field(repr=False)
+
+
+def _bool(value: object, field_name: str) -> bool:
+    if not isinstance(value, bool):
+        raise InvalidInput(field_name, value, "true or false")
+    return value
+
+
+def _optional_text(value: object, field_name: str) -> None:
+    if value is not None and not isinstance(value, str):
+        raise InvalidInput(field_name, value, "text")
+
+
+def plan_origin_protection(args: OriginProtectionArgs) -> Plan:
+    """Validate ``args``; :class:`InvalidInput` names the first bad field and what is allowed."""
+    if not isinstance(args, OriginProtectionArgs):
+        raise InvalidInput("args", type(args).__name__, "an OriginProtectionArgs")
+    zone_id: pulumi.Input[str] = args.zone_id
+    if isinstance(zone_id, str):
+        zone_id = parse_zone_id(zone_id)
+    hostnames = parse_hostnames(args.hostnames, allow_wildcard=True)
+    probe_hostnames = tuple(h for h in hostnames if not h.startswith("*."))
+    if not probe_hostnames:
+        raise InvalidInput("hostnames", list(args.hostnames), "at least one hostname without a wildcard to verify")
+    aop = parse_aop_mode(args.aop)
+    hsts = HstsPolicy(
+        max_age=parse_hsts_max_age(args.hsts_max_age),
+        include_subdomains=_bool(args.hsts_include_subdomains, "hsts_include_subdomains"),
+        preload=_bool(args.hsts_preload, "hsts_preload"),
+    )
+    baseline = Baseline(min_tls=parse_tls_version(args.min_tls), hsts=hsts, aop=aop)
+    for name in ("rotation", "client_rotation", "api_url", "nginx_upstream"):
+        _optional_text(getattr(args, name), name)
+    _bool(args.strict, "strict")
+    settle = parse_timeout(args.settle_seconds, field_name="settle_seconds") if args.settle_seconds else 0.0
+    return Plan(
+        zone_id=zone_id,
+        hostnames=hostnames,
+        probe_hostnames=probe_hostnames,
+        baseline=baseline,
+        aop=aop,
+        key_type=parse_key_type(args.key_type),
+        validity_days=parse_validity_days(args.validity_days),
+        origin=None if args.origin is None else parse_endpoint(args.origin, field_name="origin", default_port=443),
+        edge=None if args.edge is None else parse_endpoint(args.edge, field_name="edge", default_port=443),
+        edge_http=None
+        if args.edge_http is None
+        else parse_endpoint(args.edge_http, field_name="edge_http", default_port=80),
+        verify_timeout=parse_timeout(args.verify_timeout, field_name="verify_timeout"),
+        settle_seconds=settle,
+        args=args,
+    )
