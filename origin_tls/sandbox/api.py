@@ -61,6 +61,8 @@ __all__ = ["API_PREFIX", "ApiServer", "Faults", "RequestRecord", "format_expires
 API_PREFIX = "/client/v4"
 #: An idle keep-alive connection is closed after this many seconds, so no handler thread lingers for long.
 _IDLE_TIMEOUT = 10.0
+#: How often the accept loop checks for stop(): short enough that stopping a sandbox feels instant.
+_POLL_INTERVAL = 0.05
 _ZONE_ID = re.compile(r"[0-9a-f]{32}")
 
 Result = tuple[Any, dict[str, Any] | None]
@@ -563,7 +565,10 @@ class ApiServer:
     def start(self) -> ApiServer:
         if self._thread is None:
             self._thread = threading.Thread(
-                target=self._httpd.serve_forever, kwargs={"poll_interval": 0.1}, name="sandbox-api", daemon=True
+                target=self._httpd.serve_forever,
+                kwargs={"poll_interval": _POLL_INTERVAL},
+                name="sandbox-api",
+                daemon=True,
             )
             self._thread.start()
         return self

@@ -1,0 +1,1 @@
+"""Tests of the local sandbox zone (API emulator, Origin CA, zone state)."""
