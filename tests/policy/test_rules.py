@@ -70,7 +70,8 @@ def messages(rule: Rule, props: Mapping[str, Any], cfg: PolicyConfig = DEFAULT, 
 
 def test_empty_config_is_the_hardened_baseline() -> None:
     # Given no config at all (what the SDK hands over when the CLI sent none)
-    for empty in (None, {}):
+    empties: tuple[dict[str, object] | None, ...] = (None, {})
+    for empty in empties:
         cfg = parse_policy_config(empty)
         # Then the defaults are restated in code
         assert cfg.baseline.min_tls is TlsVersion.TLS_1_2
