@@ -22,21 +22,41 @@ Contract:
 
 from __future__ import annotations
 
-import ipaddress
 import logging
 import math
 import random
-import re
 import time
 from collections.abc import Callable, Mapping, Sequence
-from datetime import datetime, timedelta, timezone
-from email.utils import parsedate_to_datetime
 from types import TracebackType
 from typing import Any, NoReturn
 
 import httpx
 
 from .baseline import parse_hostname, parse_hostnames, parse_timeout, parse_validity_days, parse_zone_id
+from .cloudflare_shapes import (
+    ORIGIN_CA_REQUEST_TYPES,
+    REDACTED,
+    SETTING_IDS,
+    as_certificate_object,
+    as_enabled,
+    as_object,
+    as_object_list,
+    as_setting_value,
+    describe_api_errors,
+    is_last_page,
+    parse_api_errors,
+    parse_base_url,
+    parse_certificate_pem,
+    parse_csr_pem,
+    parse_expires_on,
+    parse_hostname_configs,
+    parse_object_id,
+    parse_private_key_pem,
+    parse_retry_after,
+    parse_setting_id,
+    parse_setting_value,
+    parse_token,
+)
 from .errors import (
     AuthenticationError,
     InvalidInput,
@@ -83,35 +103,8 @@ ORIGIN_CA_PERMISSION = "SSL and Certificates Edit"
 AOP_PERMISSION_READ = "SSL and Certificates Read"
 AOP_PERMISSION_EDIT = "SSL and Certificates Edit"
 
-ORIGIN_CA_REQUEST_TYPES: tuple[str, ...] = ("origin-rsa", "origin-ecc", "keyless-certificate")
 
-_ON_OFF = ("on", "off")
-#: Zone settings this client reads and writes, with the values ``PATCH`` accepts (reference §2.1). ``None`` marks
-#: ``security_header``, whose object value is checked by :func:`_check_security_header`. ``ssl_recommender`` is left
-#: out on purpose: it carries ``enabled`` instead of ``value``.
-SETTING_IDS: dict[str, tuple[str, ...] | None] = {
-    "ssl": ("off", "flexible", "full", "strict"),
-    "ssl_automatic_mode": ("auto", "custom"),
-    "min_tls_version": ("1.0", "1.1", "1.2", "1.3"),
-    "tls_1_3": ("on", "off", "zrt"),
-    "always_use_https": _ON_OFF,
-    "automatic_https_rewrites": _ON_OFF,
-    "tls_client_auth": _ON_OFF,
-    "security_header": None,
-}
-_HSTS_KEYS = frozenset({"enabled", "max_age", "include_subdomains", "preload", "nosniff"})
-_HOSTNAME_CONFIG_KEYS = frozenset({"hostname", "cert_id", "enabled"})
-
-_REDACTED = "<redacted>"
 _NO_PICKLE = "CloudflareClient holds an API token and cannot be pickled or copied; build one where it is used"
-_TOKEN_RE = re.compile(r"[\x21-\x7e]+")
-_ID_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,127}")
-_CERT_PEM_RE = re.compile(r"-----BEGIN CERTIFICATE-----[A-Za-z0-9+/=\s]+-----END CERTIFICATE-----")
-_CSR_PEM_RE = re.compile(
-    r"-----BEGIN (NEW )?CERTIFICATE REQUEST-----[A-Za-z0-9+/=\s]+-----END (NEW )?CERTIFICATE REQUEST-----"
-)
-# Encrypted keys are refused: Cloudflare cannot use a key it cannot decrypt.
-_KEY_PEM_RE = re.compile(r"-----BEGIN (RSA |EC )?PRIVATE KEY-----[A-Za-z0-9+/=\s]+-----END (RSA |EC )?PRIVATE KEY-----")
 
 _log = logging.getLogger(__name__)
 
@@ -138,8 +131,8 @@ class CloudflareClient:
         sleep: Callable[[float], None] = time.sleep,
         max_backoff: float = DEFAULT_MAX_BACKOFF,
     ) -> None:
-        self._token = _parse_token(token)
-        self._base_url = _parse_base_url(base_url)
+        self._token = parse_token(token)
+        self._base_url = parse_base_url(base_url)
         timeout = parse_timeout(timeout)
         if isinstance(max_retries, bool) or not isinstance(max_retries, int):
             raise InvalidInput("max_retries", max_retries, f"a whole number from 0 to {_MAX_RETRIES_LIMIT}")
@@ -184,7 +177,7 @@ class CloudflareClient:
         self.close()
 
     def __repr__(self) -> str:
-        return f"CloudflareClient(base_url={self._base_url!r}, token={_REDACTED})"
+        return f"CloudflareClient(base_url={self._base_url!r}, token={REDACTED})"
 
     def __reduce_ex__(self, protocol: object) -> NoReturn:
         raise TypeError(_NO_PICKLE)
@@ -200,16 +193,16 @@ class CloudflareClient:
 
     def get_setting(self, zone_id: str, setting_id: str) -> Any:
         """The ``value`` of one zone setting (``GET /zones/{zone_id}/settings/{setting_id}``)."""
-        zone, setting = parse_zone_id(zone_id), _parse_setting_id(setting_id)
+        zone, setting = parse_zone_id(zone_id), parse_setting_id(setting_id)
         result = self._call(
             "GET", f"/zones/{zone}/settings/{setting}", permission=ZONE_SETTINGS_PERMISSION_READ, zone=zone
         )
-        return _setting_value(result, setting)
+        return as_setting_value(result, setting)
 
     def edit_setting(self, zone_id: str, setting_id: str, value: Any) -> Any:
         """Set one zone setting (``PATCH`` with ``{"value": value}``) and return the value Cloudflare now holds."""
-        zone, setting = parse_zone_id(zone_id), _parse_setting_id(setting_id)
-        checked = _parse_setting_value(setting, value)
+        zone, setting = parse_zone_id(zone_id), parse_setting_id(setting_id)
+        checked = parse_setting_value(setting, value)
         result = self._call(
             "PATCH",
             f"/zones/{zone}/settings/{setting}",
@@ -217,7 +210,7 @@ class CloudflareClient:
             permission=ZONE_SETTINGS_PERMISSION_EDIT,
             zone=zone,
         )
-        return _setting_value(result, setting)
+        return as_setting_value(result, setting)
 
     # ----------------------------------------------------------------------------------------------------------
     # Zone-level Authenticated Origin Pulls (reference §2.3)
@@ -227,7 +220,7 @@ class CloudflareClient:
         result = self._call(
             "GET", f"/zones/{zone}/origin_tls_client_auth/settings", permission=AOP_PERMISSION_READ, zone=zone
         )
-        return _enabled(result)
+        return as_enabled(result)
 
     def set_zone_aop_enabled(self, zone_id: str, enabled: bool) -> bool:
         """``PUT .../origin_tls_client_auth/settings {"enabled": enabled}``; returns the state Cloudflare reports."""
@@ -241,24 +234,27 @@ class CloudflareClient:
             permission=AOP_PERMISSION_EDIT,
             zone=zone,
         )
-        return _enabled(result)
+        return as_enabled(result)
 
     def list_zone_aop_certificates(self, zone_id: str) -> list[dict[str, Any]]:
         zone = parse_zone_id(zone_id)
         result = self._call("GET", f"/zones/{zone}/origin_tls_client_auth", permission=AOP_PERMISSION_READ, zone=zone)
-        return _object_list(result)
+        return as_object_list(result)
 
     def upload_zone_aop_certificate(self, zone_id: str, certificate_pem: str, private_key_pem: str) -> dict[str, Any]:
         """Upload the zone's own origin-pull client certificate. Not retried on 5xx/timeout (see module doc)."""
         zone = parse_zone_id(zone_id)
-        body = {"certificate": _parse_certificate(certificate_pem), "private_key": _parse_private_key(private_key_pem)}
+        body = {
+            "certificate": parse_certificate_pem(certificate_pem),
+            "private_key": parse_private_key_pem(private_key_pem),
+        }
         result = self._call(
             "POST", f"/zones/{zone}/origin_tls_client_auth", json=body, permission=AOP_PERMISSION_EDIT, zone=zone
         )
-        return _certificate_object(result)
+        return as_certificate_object(result)
 
     def get_zone_aop_certificate(self, zone_id: str, certificate_id: str) -> dict[str, Any]:
-        zone, cert = parse_zone_id(zone_id), _parse_id(certificate_id, "certificate_id")
+        zone, cert = parse_zone_id(zone_id), parse_object_id(certificate_id, "certificate_id")
         result = self._call(
             "GET",
             f"/zones/{zone}/origin_tls_client_auth/{cert}",
@@ -266,10 +262,10 @@ class CloudflareClient:
             zone=zone,
             what=f"AOP certificate {cert}",
         )
-        return _certificate_object(result)
+        return as_certificate_object(result)
 
     def delete_zone_aop_certificate(self, zone_id: str, certificate_id: str) -> None:
-        zone, cert = parse_zone_id(zone_id), _parse_id(certificate_id, "certificate_id")
+        zone, cert = parse_zone_id(zone_id), parse_object_id(certificate_id, "certificate_id")
         self._call(
             "DELETE",
             f"/zones/{zone}/origin_tls_client_auth/{cert}",
@@ -286,7 +282,10 @@ class CloudflareClient:
     ) -> dict[str, Any]:
         """Upload a per-hostname client certificate (at most 10 per zone). Not retried on 5xx/timeout."""
         zone = parse_zone_id(zone_id)
-        body = {"certificate": _parse_certificate(certificate_pem), "private_key": _parse_private_key(private_key_pem)}
+        body = {
+            "certificate": parse_certificate_pem(certificate_pem),
+            "private_key": parse_private_key_pem(private_key_pem),
+        }
         result = self._call(
             "POST",
             f"/zones/{zone}/origin_tls_client_auth/hostnames/certificates",
@@ -294,10 +293,10 @@ class CloudflareClient:
             permission=AOP_PERMISSION_EDIT,
             zone=zone,
         )
-        return _certificate_object(result)
+        return as_certificate_object(result)
 
     def delete_hostname_aop_certificate(self, zone_id: str, certificate_id: str) -> None:
-        zone, cert = parse_zone_id(zone_id), _parse_id(certificate_id, "certificate_id")
+        zone, cert = parse_zone_id(zone_id), parse_object_id(certificate_id, "certificate_id")
         self._call(
             "DELETE",
             f"/zones/{zone}/origin_tls_client_auth/hostnames/certificates/{cert}",
@@ -313,7 +312,7 @@ class CloudflareClient:
         association (reference §2.3).
         """
         zone = parse_zone_id(zone_id)
-        config = _parse_hostname_configs(configs)
+        config = parse_hostname_configs(configs)
         result = self._call(
             "PUT",
             f"/zones/{zone}/origin_tls_client_auth/hostnames",
@@ -321,7 +320,7 @@ class CloudflareClient:
             permission=AOP_PERMISSION_EDIT,
             zone=zone,
         )
-        return _object_list(result)
+        return as_object_list(result)
 
     def get_hostname_aop(self, zone_id: str, hostname: str) -> dict[str, Any]:
         zone, host = parse_zone_id(zone_id), parse_hostname(hostname)
@@ -332,7 +331,7 @@ class CloudflareClient:
             zone=zone,
             what=f"hostname {host}",
         )
-        return _object(result)
+        return as_object(result)
 
     # ----------------------------------------------------------------------------------------------------------
     # Origin CA (reference §2.2)
@@ -341,22 +340,22 @@ class CloudflareClient:
         self, *, csr_pem: str, hostnames: Sequence[str], request_type: str, requested_validity: int
     ) -> dict[str, Any]:
         """Mint an Origin CA certificate for ``csr_pem``. Never retried on 5xx/timeout: that could mint two."""
-        csr = _parse_csr(csr_pem)
+        csr = parse_csr_pem(csr_pem)
         names = list(parse_hostnames(hostnames, allow_wildcard=True))
         if not isinstance(request_type, str) or request_type not in ORIGIN_CA_REQUEST_TYPES:
             raise InvalidInput("request_type", request_type, ORIGIN_CA_REQUEST_TYPES)
         days = parse_validity_days(requested_validity, field_name="requested_validity")
         body = {"csr": csr, "hostnames": names, "request_type": request_type, "requested_validity": days}
         result = self._call("POST", "/certificates", json=body, permission=ORIGIN_CA_PERMISSION)
-        return _certificate_object(result)
+        return as_certificate_object(result)
 
     def get_origin_certificate(self, certificate_id: str) -> dict[str, Any]:
         """One certificate. Cloudflare's GET omits ``csr`` and ``requested_validity`` (TF#5392)."""
-        cert = _parse_id(certificate_id, "certificate_id")
+        cert = parse_object_id(certificate_id, "certificate_id")
         result = self._call(
             "GET", f"/certificates/{cert}", permission=ORIGIN_CA_PERMISSION, what=f"Origin CA certificate {cert}"
         )
-        return _certificate_object(result)
+        return as_certificate_object(result)
 
     def list_origin_certificates(self, zone_id: str) -> list[dict[str, Any]]:
         """Every Origin CA certificate of the zone, all pages (``GET /certificates?zone_id=``)."""
@@ -368,18 +367,18 @@ class CloudflareClient:
             envelope = self._call(
                 "GET", "/certificates", params=params, permission=ORIGIN_CA_PERMISSION, zone=zone, envelope=True
             )
-            items = _object_list(envelope["result"])
+            items = as_object_list(envelope["result"])
             fresh = [item for item in items if str(item.get("id")) not in seen]
             seen.update(str(item.get("id")) for item in fresh)
             found.extend(fresh)
             # Stop on a short or repeated page; servers that ignore `page` answer the same list each time.
-            if len(items) < _PER_PAGE or not fresh or _is_last_page(envelope.get("result_info"), page):
+            if len(items) < _PER_PAGE or not fresh or is_last_page(envelope.get("result_info"), page):
                 break
         return found
 
     def revoke_origin_certificate(self, certificate_id: str) -> None:
         """Revoke (irreversible). Retried on 5xx like every DELETE: a repeat finds it gone (``NotFoundError``)."""
-        cert = _parse_id(certificate_id, "certificate_id")
+        cert = parse_object_id(certificate_id, "certificate_id")
         self._call(
             "DELETE", f"/certificates/{cert}", permission=ORIGIN_CA_PERMISSION, what=f"Origin CA certificate {cert}"
         )
@@ -418,7 +417,7 @@ class CloudflareClient:
                 ) from exc
             status = response.status_code
             if status == 429 and not last:
-                retry_after = _parse_retry_after(response.headers.get("Retry-After"))
+                retry_after = parse_retry_after(response.headers.get("Retry-After"))
                 delay = self._backoff(attempt) if retry_after is None else min(retry_after, self._max_backoff)
                 self._wait(delay, label, "HTTP 429", attempt, attempts)
                 continue
@@ -443,9 +442,9 @@ class CloudflareClient:
             body: Any = response.json()
         except ValueError:  # also UnicodeDecodeError
             body = None
-        errors = _api_errors(body)
+        errors = parse_api_errors(body)
         codes = tuple(code for code, _ in errors)
-        said = self._redact(_describe(errors))
+        said = self._redact(describe_api_errors(errors))
         suffix = f" (Cloudflare: {said})" if said else ""
         if status in (401, 403):
             scope = f" on zone {zone}" if zone else ""
@@ -493,269 +492,4 @@ class CloudflareClient:
         self._sleep(delay)
 
     def _redact(self, text: str) -> str:
-        return text.replace(self._token, _REDACTED)
-
-
-# --------------------------------------------------------------------------------------------------------------
-# Pure helpers: argument validation and result shapes.
-
-
-def _parse_token(token: object) -> str:
-    # The value is never echoed: InvalidInput puts it in its message, so a placeholder goes there instead.
-    if not isinstance(token, str) or not token.strip():
-        raise InvalidInput("api token", _REDACTED, "a non-empty string")
-    text = token.strip()
-    if not _TOKEN_RE.fullmatch(text):
-        # A newline or other control character would make httpx raise with the header value in its message.
-        raise InvalidInput("api token", _REDACTED, "printable ASCII without spaces")
-    return text
-
-
-def _parse_base_url(value: object) -> str:
-    allowed = "an https:// URL (http:// only for a loopback host such as 127.0.0.1)"
-    if not isinstance(value, str):
-        raise InvalidInput("base_url", value, allowed)
-    try:
-        url = httpx.URL(value.strip())
-    except (httpx.InvalidURL, TypeError):
-        raise InvalidInput("base_url", value, allowed) from None
-    host = url.host
-    # The token travels in a header: plain HTTP is only acceptable when it never leaves this machine.
-    try:
-        loopback = host == "localhost" or ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        loopback = False
-    if (
-        not host
-        or url.userinfo
-        or url.query
-        or url.scheme not in ("https", "http")
-        or (url.scheme == "http" and not loopback)
-    ):
-        raise InvalidInput("base_url", value, allowed)
-    return str(url).rstrip("/")
-
-
-def _parse_setting_id(value: object) -> str:
-    if not isinstance(value, str) or value not in SETTING_IDS:
-        raise InvalidInput("setting_id", value, sorted(SETTING_IDS))
-    return value
-
-
-def _parse_setting_value(setting: str, value: object) -> Any:
-    choices = SETTING_IDS[setting]
-    if choices is None:
-        return _check_security_header(value)
-    if not isinstance(value, str) or value not in choices:
-        raise InvalidInput(f"{setting} value", value, choices)
-    return choices[choices.index(value)]  # the plain string, also when given a str enum member (SslMode.STRICT)
-
-
-def _check_security_header(value: object) -> dict[str, Any]:
-    # snake_case only: camelCase keys are accepted by some tools but never converge (pulumi-cloudflare#1579).
-    allowed = (
-        '{"strict_transport_security": {...}} with keys among enabled, max_age, include_subdomains, preload, nosniff'
-    )
-    if not isinstance(value, Mapping) or set(value) != {"strict_transport_security"}:
-        raise InvalidInput("security_header value", value, allowed)
-    hsts = value["strict_transport_security"]
-    if not isinstance(hsts, Mapping) or not set(hsts) <= _HSTS_KEYS:
-        raise InvalidInput("security_header value", value, allowed)
-    for key, item in hsts.items():
-        ok = (
-            (isinstance(item, int) and not isinstance(item, bool) and item >= 0)
-            if key == "max_age"
-            else (isinstance(item, bool))
-        )
-        if not ok:
-            raise InvalidInput(f"security_header.strict_transport_security.{key}", item, allowed)
-    return {"strict_transport_security": dict(hsts)}
-
-
-def _parse_id(value: object, field_name: str) -> str:
-    # Certificate ids go into the URL path: only letters, digits, '-' and '_' (hex ids, UUIDs, decimal serials).
-    if not isinstance(value, str) or not _ID_RE.fullmatch(value):
-        raise InvalidInput(field_name, value, "a Cloudflare identifier (letters, digits, '-' or '_')")
-    return value
-
-
-def _pem_preview(value: object) -> object:
-    if isinstance(value, str) and len(value) > 40:
-        return value[:40] + "..."
-    return value
-
-
-def _parse_certificate(value: object) -> str:
-    if not isinstance(value, str) or not _CERT_PEM_RE.fullmatch(value.strip()):
-        raise InvalidInput("certificate", _pem_preview(value), "a PEM certificate (-----BEGIN CERTIFICATE-----)")
-    return value.strip() + "\n"
-
-
-def _parse_private_key(value: object) -> str:
-    if not isinstance(value, str) or not _KEY_PEM_RE.fullmatch(value.strip()):
-        raise InvalidInput("private_key", _REDACTED, "an unencrypted PEM private key (-----BEGIN PRIVATE KEY-----)")
-    return value.strip() + "\n"
-
-
-def _parse_csr(value: object) -> str:
-    # PEM text, not base64 DER: Cloudflare answers 1007 "CSR parsed as empty" otherwise (reference §2.2).
-    if not isinstance(value, str) or not _CSR_PEM_RE.fullmatch(value.strip()):
-        raise InvalidInput(
-            "csr", _pem_preview(value), "a PEM certificate request (-----BEGIN CERTIFICATE REQUEST-----)"
-        )
-    return value.strip() + "\n"
-
-
-def _parse_hostname_configs(configs: object) -> list[dict[str, Any]]:
-    allowed = 'a non-empty list of {"hostname", "cert_id", "enabled": true|false|null}'
-    if isinstance(configs, (str, bytes, Mapping)) or not isinstance(configs, Sequence) or not configs:
-        raise InvalidInput("configs", configs, allowed)
-    parsed: list[dict[str, Any]] = []
-    for index, item in enumerate(configs):
-        if not isinstance(item, Mapping) or set(item) != _HOSTNAME_CONFIG_KEYS:
-            raise InvalidInput(f"configs[{index}]", item, allowed)
-        enabled = item["enabled"]
-        if enabled is not None and not isinstance(enabled, bool):
-            raise InvalidInput(f"configs[{index}].enabled", enabled, "true, false or null")
-        parsed.append(
-            {
-                "hostname": parse_hostname(item["hostname"], field_name=f"configs[{index}].hostname"),
-                "cert_id": _parse_id(item["cert_id"], f"configs[{index}].cert_id"),
-                "enabled": enabled,
-            }
-        )
-    return parsed
-
-
-def _api_errors(body: object) -> tuple[tuple[int, str], ...]:
-    """``(code, message)`` pairs from an envelope's ``errors``; tolerant of anything else."""
-    if not isinstance(body, dict) or not isinstance(body.get("errors"), list):
-        return ()
-    found: list[tuple[int, str]] = []
-    for item in body["errors"]:
-        if not isinstance(item, dict):
-            continue
-        code = item.get("code")
-        if isinstance(code, bool) or not isinstance(code, int):
-            continue
-        message = item.get("message")
-        found.append((code, message if isinstance(message, str) else ""))
-    return tuple(found)
-
-
-def _describe(errors: Sequence[tuple[int, str]]) -> str:
-    printable = (" ".join(f"{code} {message}".split())[:200] for code, message in errors[:5])
-    return "; ".join(printable)
-
-
-def _scrub(item: Mapping[str, Any]) -> dict[str, Any]:
-    return {key: value for key, value in item.items() if key != "private_key"}
-
-
-def _object(result: object) -> dict[str, Any]:
-    if not isinstance(result, dict):
-        raise ResponseError(f"expected an object in 'result', got {type(result).__name__}")
-    return _scrub(result)
-
-
-def _certificate_object(result: object) -> dict[str, Any]:
-    item = _object(result)
-    if not isinstance(item.get("id"), str) or not item["id"]:
-        raise ResponseError("the certificate in 'result' has no 'id'")
-    return item
-
-
-def _object_list(result: object) -> list[dict[str, Any]]:
-    if result is None:  # the schema marks list results nullable
-        return []
-    if not isinstance(result, list) or not all(isinstance(item, dict) for item in result):
-        raise ResponseError(f"expected a list of objects in 'result', got {type(result).__name__}")
-    return [_scrub(item) for item in result]
-
-
-def _setting_value(result: object, setting: str) -> Any:
-    item = _object(result)
-    if "value" not in item:
-        raise ResponseError(f"zone setting {setting}: 'result' has no 'value'")
-    if "id" in item and item["id"] != setting:
-        raise ResponseError(f"zone setting {setting}: the answer is for setting {item['id']!r}")
-    return item["value"]
-
-
-def _enabled(result: object) -> bool:
-    item = _object(result)
-    if not isinstance(item.get("enabled"), bool):
-        raise ResponseError("'result' has no boolean 'enabled'")
-    return bool(item["enabled"])
-
-
-def _is_last_page(info: object, page: int) -> bool:
-    if not isinstance(info, dict):
-        return False
-    total_pages = info.get("total_pages")
-    if isinstance(total_pages, (int, float)) and not isinstance(total_pages, bool):
-        return page >= total_pages
-    total, per_page = info.get("total_count"), info.get("per_page")
-    if all(isinstance(n, (int, float)) and not isinstance(n, bool) and n > 0 for n in (total, per_page)):
-        return page * per_page >= total  # type: ignore[operator]
-    return False
-
-
-def _parse_retry_after(value: str | None, *, now: datetime | None = None) -> float | None:
-    """Seconds to wait from ``Retry-After`` (RFC 9110 §10.2.3: delay-seconds or an HTTP-date); ``None`` if absent
-    or unreadable."""
-    if value is None:
-        return None
-    text = value.strip()
-    if text.isdigit():
-        return float(text)
-    try:
-        when = parsedate_to_datetime(text)
-    except (TypeError, ValueError, IndexError):
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=timezone.utc)
-    delta = (when - (now or datetime.now(timezone.utc))).total_seconds()
-    return max(0.0, delta)
-
-
-_RFC3339_RE = re.compile(
-    r"(\d{4})-(\d{2})-(\d{2})[Tt ](\d{2}):(\d{2}):(\d{2})(?:\.(\d+))?(?:([Zz])|([+-])(\d{2}):(\d{2}))"
-)
-# Go's time.Time.String(): "2025-04-01 10:11:00 +0000 UTC", optionally with fractional seconds (TF#5392).
-_GO_TIME_RE = re.compile(r"(\d{4})-(\d{2})-(\d{2}) (\d{2}):(\d{2}):(\d{2})(?:\.(\d+))? ([+-])(\d{2})(\d{2}) [A-Z]{1,5}")
-
-
-def parse_expires_on(value: str) -> datetime:
-    """An ``expires_on`` from the API as an aware UTC datetime.
-
-    Accepts RFC 3339 (``2014-01-01T05:20:00.12345Z``, ``...+02:00``) and Go's ``2025-04-01 10:11:00 +0000 UTC``,
-    which the Origin CA GET has been seen to return (``reference/cloudflare.md`` §2.2). Anything else, including a
-    time without an offset, raises :class:`ResponseError` (the text comes from the API).
-    """
-    if isinstance(value, str):
-        text = value.strip()
-        rfc = _RFC3339_RE.fullmatch(text)
-        go = None if rfc else _GO_TIME_RE.fullmatch(text)
-        try:
-            if rfc:
-                year, month, day, hour, minute, second, fraction, zulu, sign, off_h, off_m = rfc.groups()
-                offset = timedelta(0) if zulu else _offset(sign, off_h, off_m)
-            elif go:
-                year, month, day, hour, minute, second, fraction, sign, off_h, off_m = go.groups()
-                offset = _offset(sign, off_h, off_m)
-            else:
-                raise ValueError(text)
-            micro = int((fraction or "0")[:6].ljust(6, "0"))
-            local = datetime(int(year), int(month), int(day), int(hour), int(minute), int(second), micro)
-            return (local - offset).replace(tzinfo=timezone.utc)
-        except (ValueError, OverflowError):
-            pass
-    raise ResponseError(f"expires_on is not an RFC 3339 or Go timestamp: {_pem_preview(value)!r}")
-
-
-def _offset(sign: str, hours: str, minutes: str) -> timedelta:
-    if int(hours) > 23 or int(minutes) > 59:
-        raise ValueError("offset")
-    delta = timedelta(hours=int(hours), minutes=int(minutes))
-    return -delta if sign == "-" else delta
+        return text.replace(self._token, REDACTED)
