@@ -114,7 +114,7 @@ class SecretAwareMonitor(MockMonitor):
         self.recorder = mocks
         self.registrations: dict[str, Registration] = {}
 
-    def RegisterResource(self, request: Any) -> Any:  # noqa: N802 (gRPC method name)
+    def RegisterResource(self, request: Any) -> Any:
         response = super().RegisterResource(request)
         if request.type == "pulumi:pulumi:Stack":
             return response
@@ -127,7 +127,7 @@ class SecretAwareMonitor(MockMonitor):
                 wrapped.struct_value.fields[_SIG].string_value = _SECRET
                 wrapped.struct_value.fields["value"].CopyFrom(original)
                 response.object.fields[key].CopyFrom(wrapped)
-        typ, inputs = self.recorder.inputs.get(request.name, (request.type, {}))
+        _typ, inputs = self.recorder.inputs.get(request.name, (request.type, {}))
         self.registrations[request.name] = Registration(
             type=request.type,
             name=request.name,
@@ -158,7 +158,7 @@ def monitor() -> Iterator[SecretAwareMonitor]:
     mon.registrations.clear()
     mon.recorder.inputs.clear()
     mon.recorder.outputs.clear()
-    yield mon
+    return mon
 
 
 def pytest_configure(config: pytest.Config) -> None:

@@ -171,7 +171,8 @@ def test_graph_for_each_aop_level_and_key_type(monitor: SecretAwareMonitor, aop:
     if aop == "zone":
         upload = children["aop-certificate"]
         assert upload.type.endswith("authenticatedOriginPullsCertificate:AuthenticatedOriginPullsCertificate")
-        assert upload.inputs["zoneId"] == ZONE and upload.inputs["certificate"] == FAKE_CLIENT_CERT
+        assert upload.inputs["zoneId"] == ZONE
+        assert upload.inputs["certificate"] == FAKE_CLIENT_CERT
         assert is_secret_wrapper(upload.inputs["privateKey"])
         enable = children["aop-settings"]
         assert unwrap(enable.inputs) == {"zoneId": ZONE, "enabled": True}
