@@ -94,15 +94,15 @@ def test_client_that_cannot_offer_is_not_reported_as_refused(
     nginx_sites: CommonSites, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # Given a Python whose OpenSSL lacks TLS 1.0 (simulated: the ssl flag the probe reads is off)
-    import origin_tls.probes as probes
+    import origin_tls.tls_client as tls_client
 
-    monkeypatch.setitem(probes._HAS_VERSION, TlsVersion.TLS_1_0, False)
-    probes.can_offer.cache_clear()
+    monkeypatch.setitem(tls_client._HAS_VERSION, TlsVersion.TLS_1_0, False)
+    tls_client.can_offer.cache_clear()
     try:
         result = probe_tls_version(nginx_sites.modern.endpoint, HOSTNAME, TlsVersion.TLS_1_0, timeout=TIMEOUT)
     finally:
         monkeypatch.undo()
-        probes.can_offer.cache_clear()
+        tls_client.can_offer.cache_clear()
 
     assert result.outcome is TlsOutcome.CLIENT_CANNOT_OFFER
     assert "without TLS 1.0" in result.detail
