@@ -40,6 +40,7 @@ import dataclasses
 import datetime as dt
 import json
 import re
+import socket
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -61,6 +62,8 @@ __all__ = ["API_PREFIX", "ApiServer", "Faults", "RequestRecord", "format_expires
 API_PREFIX = "/client/v4"
 #: An idle keep-alive connection is closed after this many seconds, so no handler thread lingers for long.
 _IDLE_TIMEOUT = 10.0
+#: Largest request body read: 200 hostnames and a CSR fit many times over; anything bigger is refused unread.
+_MAX_BODY = 1 << 20
 #: How often the accept loop checks for stop(): short enough that stopping a sandbox feels instant.
 _POLL_INTERVAL = 0.05
 _ZONE_ID = re.compile(r"[0-9a-f]{32}")
@@ -408,6 +411,10 @@ class _HttpServer(ThreadingHTTPServer):
     api: ApiServer
 
 
+class _HttpServer6(_HttpServer):
+    address_family = socket.AF_INET6
+
+
 class _RequestHandler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     timeout = _IDLE_TIMEOUT
@@ -431,9 +438,14 @@ class _RequestHandler(BaseHTTPRequestHandler):
     def do_DELETE(self) -> None:
         self._handle()
 
-    def _read_body(self) -> bytes:
+    def _read_body(self) -> bytes | None:
+        """The request body; ``None`` when it is larger than any request this API takes."""
         length = self.headers.get("Content-Length", "0")
-        return self.rfile.read(int(length)) if length.isdigit() and int(length) > 0 else b""
+        size = int(length) if length.isdigit() else 0
+        if size > _MAX_BODY:
+            self.close_connection = True
+            return None
+        return self.rfile.read(size) if size else b""
 
     def _handle(self) -> None:
         api = self.server.api
@@ -462,7 +474,9 @@ class _RequestHandler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(data)
 
-    def _dispatch(self, api: ApiServer, full_path: str, path: str | None, query: str, raw_body: bytes) -> Any:
+    def _dispatch(self, api: ApiServer, full_path: str, path: str | None, query: str, raw_body: bytes | None) -> Any:
+        if raw_body is None:
+            raise _Answer(413, [_error(1007, f"Request body larger than {_MAX_BODY} bytes")])
         if path is not None:
             fault = api.faults.take(self.command, path)
             if fault is not None:
@@ -530,7 +544,8 @@ class ApiServer:
         self._records: collections.deque[RequestRecord] = collections.deque(maxlen=1000)
         self._records_lock = threading.Lock()
         self._stopping = threading.Event()
-        self._httpd = _HttpServer((host, port), _RequestHandler)
+        server_class = _HttpServer6 if ":" in host else _HttpServer
+        self._httpd = server_class((host, port), _RequestHandler)
         self._httpd.api = self
         self._thread: threading.Thread | None = None
 

@@ -737,3 +737,23 @@ def test_wait_for_change_wakes_on_an_api_change(client: httpx.Client, zone: Zone
 def test_settings_hands_out_copies(zone: ZoneState) -> None:
     zone.settings()["security_header"]["strict_transport_security"]["enabled"] = True
     assert zone.get_setting("security_header")["strict_transport_security"]["enabled"] is False
+
+
+def test_an_oversized_body_is_refused_unread(client: httpx.Client, zone: ZoneState) -> None:
+    response = client.patch(f"{SETTINGS}/ssl", json={"value": "strict", "padding": "x" * (2 << 20)})
+    assert response.status_code == 413
+    assert error_codes(response) == [1007]
+    assert zone.get_setting("ssl") == "flexible"
+
+
+def test_the_emulator_also_serves_on_ipv6_loopback(zone: ZoneState) -> None:
+    try:
+        server = ApiServer(zone, host="::1").start()
+    except OSError:
+        pytest.skip("no IPv6 loopback on this machine")
+    try:
+        assert server.url.startswith("http://[::1]:")
+        response = httpx.get(f"{server.url}{SETTINGS}/ssl", headers={"Authorization": f"Bearer {TOKEN}"})
+        assert ok_result(response)["value"] == "flexible"
+    finally:
+        server.stop()
