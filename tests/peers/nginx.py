@@ -241,7 +241,7 @@ class NginxServer:
             "daemon off;\n"
             "master_process on;\n"
             "worker_processes 1;\n"
-            f"pid {prefix / 'nginx.pid'};\n"
+            f"pid {self.pid_file};\n"
             f"error_log {self.error_log} info;\n"
             "events { worker_connections 512; }\n"
             "http {\n"
@@ -278,6 +278,7 @@ class NginxServer:
         (self.directory / "temp").mkdir(parents=True, exist_ok=True)
         for attempt in range(_PORT_ATTEMPTS):
             self.conf_path.write_text(self.render(), encoding="utf-8")
+            self.pid_file.unlink(missing_ok=True)
             self.error_log.write_text("", encoding="utf-8")
             self._process = subprocess.Popen(
                 [binary, "-p", f"{self.directory}/", "-c", str(self.conf_path), "-e", str(self.error_log)],
@@ -297,9 +298,25 @@ class NginxServer:
             raise NginxError(f"nginx did not start; configuration {self.conf_path}:\n{log}")
         raise AssertionError("unreachable")
 
+    @property
+    def pid_file(self) -> Path:
+        return self.directory / "nginx.pid"
+
     def _wait_ready(self) -> bool:
+        # nginx writes its pid file only after every listening socket is bound (ngx_init_cycle, then
+        # ngx_create_pidfile): a port that merely accepts could be someone else's.
         deadline = time.monotonic() + _START_TIMEOUT
         pending = [site.endpoint for site in self.sites]
+        expected_pid = str(self._process.pid) if self._process is not None else ""
+        while time.monotonic() < deadline:
+            if self._process is None or self._process.poll() is not None:
+                return False
+            with contextlib.suppress(OSError):
+                if self.pid_file.read_text(encoding="ascii").strip() == expected_pid:
+                    break
+            time.sleep(0.05)
+        else:
+            return False
         while pending and time.monotonic() < deadline:
             if self._process is None or self._process.poll() is not None:
                 return False

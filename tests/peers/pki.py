@@ -317,12 +317,21 @@ class TestPki:
             label=f"not-yet-valid-{hostname}",
         )
 
-    def origin(self, hostname: str, *, days: int = 365) -> IssuedCert:
-        """Like a Cloudflare Origin CA certificate: issued by ``origin_ca``, O/OU of Cloudflare, CN = hostname."""
+    def origin(
+        self, hostname: str, *, days: int = 365, not_before: dt.datetime | None = None, expired: bool = False
+    ) -> IssuedCert:
+        """Like a Cloudflare Origin CA certificate: issued by ``origin_ca``, O/OU of Cloudflare, CN = hostname,
+        SANs hostname and ``*.hostname``. Valid ``days`` more days (``expired=True``: ended yesterday)."""
+        now = utc_now()
+        if expired:
+            not_before, end = now - dt.timedelta(days=90), now - dt.timedelta(days=1)
+        else:
+            end = now + dt.timedelta(days=days)
         return self.origin_ca.issue(
             hostname,
             f"*.{hostname}",
-            not_after=utc_now() + dt.timedelta(days=days),
+            not_before=not_before,
+            not_after=end,
             common_name=hostname,
             organization=CLOUDFLARE_ORGANIZATION,
             unit=CLOUDFLARE_ORIGIN_CA_UNIT,
