@@ -215,7 +215,7 @@ def probe_https(endpoint: Endpoint, hostname: str, *, ca_pem: str | None, timeou
     verify_error = ""
     try:
         context = verifying_context(ca_pem)
-    except ssl.SSLError as exc:
+    except (ssl.SSLError, ValueError) as exc:
         context = None
         verify_error = f"the CA certificates could not be loaded: {short_error(exc)}"
     if context is not None:

@@ -83,6 +83,29 @@ def test_nginx_without_tls_1_3_refuses_it(nginx_sites: CommonSites) -> None:
     assert accepted.outcome is TlsOutcome.ACCEPTED
 
 
+def test_nginx_listing_tls_1_0_without_seclevel_0_still_refuses_it(
+    make_nginx: Callable[[], NginxServer], pki: TestPki
+) -> None:
+    # Debian's nginx 1.22 + OpenSSL 3: "ssl_protocols TLSv1" alone is not enough, the server's own security level
+    # forbids TLS 1.0/1.1 and it answers internal_error. A server's refusal all the same: REFUSED, not ERROR.
+    server = make_nginx()
+    listed = server.add_tls_site(HOSTNAME, cert=pki.good(HOSTNAME), protocols=("TLSv1", "TLSv1.1", "TLSv1.2"),
+                                 ciphers="DEFAULT")  # fmt: skip
+    legacy_only = server.add_tls_site(HOSTNAME, cert=pki.good(HOSTNAME), protocols=("TLSv1", "TLSv1.1"))
+    server.start()
+
+    listed_results = probe_tls_versions(listed.endpoint, HOSTNAME, ALL_VERSIONS, timeout=TIMEOUT)
+    legacy_results = probe_tls_versions(legacy_only.endpoint, HOSTNAME, ALL_VERSIONS, timeout=TIMEOUT)
+
+    assert [r.outcome for r in listed_results.values()] == [
+        TlsOutcome.REFUSED, TlsOutcome.REFUSED, TlsOutcome.ACCEPTED, TlsOutcome.REFUSED
+    ]  # fmt: skip
+    assert "internal_error" in listed_results[TlsVersion.TLS_1_0].detail
+    assert [r.outcome for r in legacy_results.values()] == [
+        TlsOutcome.ACCEPTED, TlsOutcome.ACCEPTED, TlsOutcome.REFUSED, TlsOutcome.REFUSED
+    ]  # fmt: skip
+
+
 def test_this_openssl_can_offer_every_version() -> None:
     # The honesty rule depends on it: if this fails, TLS 1.0 "refused" results would be the client's doing.
     for version in ALL_VERSIONS:
@@ -230,6 +253,23 @@ def test_https_certificate_for_another_host_is_unverified(nginx_sites: CommonSit
     assert result.verified is False
     assert "Hostname mismatch" in result.verify_error
     assert result.sts_headers == (STS,)
+
+
+def test_https_expired_certificate_is_unverified_with_the_reason(pki: TestPki) -> None:
+    with HttpAnswerServer(cert=pki.expired(HOSTNAME)) as server:
+        result = probe_https(server.endpoint, HOSTNAME, ca_pem=pki.ca.cert_pem, timeout=TIMEOUT)
+
+    assert result.verified is False
+    assert result.verify_error == "certificate verify failed: certificate has expired"
+    assert result.status == 200
+
+
+def test_https_with_unloadable_ca_reports_verification_as_not_tried(nginx_sites: CommonSites) -> None:
+    result = probe_https(nginx_sites.modern.endpoint, HOSTNAME, ca_pem="not a certificate", timeout=TIMEOUT)
+
+    assert result.verified is None
+    assert result.verify_error.startswith("the CA certificates could not be loaded")
+    assert result.status == 200
 
 
 @pytest.mark.parametrize(
