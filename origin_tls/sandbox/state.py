@@ -5,30 +5,42 @@ The API emulator (:mod:`.api`) changes it; the emulated edge reads it (:meth:`Zo
 Every mutator validates exactly as the API does and raises :class:`SandboxApiError` (HTTP status, Cloudflare error
 code, message), so a refusal looks the same whether it came through HTTP or a direct call.
 
-Defaults are a new zone's (``reference/cloudflare.md`` §2.1), with ``ssl`` = ``flexible``: the SSL mode default is
-plan dependent and Flexible is what new zones commonly get; it is also the story the demo fixes.
-Where Cloudflare's own error code for a refusal is not in the reference, the sandbox answers 1007 (Cloudflare's
-"invalid value" code) with a specific message; codes it does know are cited beside them.
+The rules (defaults, validation, records) live in :mod:`.zone_rules`; the names of the contract are re-exported here.
 """
 
 from __future__ import annotations
 
 import copy
-import datetime as dt
-import ipaddress
 import secrets
 import threading
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from collections.abc import Callable, Sequence
+from dataclasses import replace
 from typing import Any
-
-from cryptography import x509
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from ..baseline import ORIGIN_CA_VALIDITY_DAYS, AopMode, parse_hostnames, parse_zone_id
 from .origin_ca import REQUEST_TYPES, ClientIdentity, CsrRefused, SandboxOriginCa, build_global_aop_identity
-from .origin_ca import is_signed_by as _is_signed_by
+from .zone_rules import (
+    AOP_STATUSES,
+    DEFAULT_ACTIVATION_DELAY,
+    DEFAULT_REQUESTED_VALIDITY,
+    DEFAULT_SETTINGS,
+    MAX_HOSTNAME_CERTIFICATES,
+    SETTING_IDS,
+    AopCertificate,
+    HostnameAssociation,
+    OriginCertificate,
+    SandboxApiError,
+    SettingEntry,
+    SettingError,
+    invalid,
+    is_zone_hostname,
+    parse_client_certificate,
+    parse_origin_hostnames,
+    signature_name,
+    utc_now,
+    validate_setting_value,
+    zone_name_of,
+)
 
 __all__ = [
     "AOP_STATUSES",
@@ -45,199 +57,6 @@ __all__ = [
     "ZoneState",
 ]
 
-#: Seconds an uploaded AOP certificate stays ``initializing`` before ``active``: long enough to be seen.
-DEFAULT_ACTIVATION_DELAY = 0.2
-AOP_STATUSES = ("initializing", "pending_deployment", "pending_deletion", "active", "deleted")
-#: Cloudflare allows 10 hostname client certificates per zone (openapi, per-hostname upload).
-MAX_HOSTNAME_CERTIFICATES = 10
-MAX_ORIGIN_CA_HOSTNAMES = 200
-DEFAULT_REQUESTED_VALIDITY = 5475
-
-_ON_OFF = ("on", "off")
-_ENUMS: dict[str, tuple[str, ...]] = {
-    "ssl": ("off", "flexible", "full", "strict"),
-    "ssl_automatic_mode": ("auto", "custom"),
-    "min_tls_version": ("1.0", "1.1", "1.2", "1.3"),
-    "tls_1_3": ("on", "off", "zrt"),
-    "always_use_https": _ON_OFF,
-    "automatic_https_rewrites": _ON_OFF,
-    "tls_client_auth": _ON_OFF,
-}
-_HSTS_BOOLEANS = ("enabled", "include_subdomains", "preload", "nosniff")
-DEFAULT_SETTINGS: Mapping[str, Any] = {
-    "ssl": "flexible",
-    "ssl_automatic_mode": "auto",
-    "min_tls_version": "1.0",
-    "tls_1_3": "on",
-    "security_header": {
-        "strict_transport_security": {
-            "enabled": False,
-            "max_age": 0,
-            "include_subdomains": False,
-            "preload": False,
-            "nosniff": False,
-        }
-    },
-    "always_use_https": "off",
-    "automatic_https_rewrites": "on",
-    "tls_client_auth": "off",
-}
-SETTING_IDS: tuple[str, ...] = tuple(DEFAULT_SETTINGS)
-
-
-class SandboxApiError(Exception):
-    """A refusal as the API answers it: HTTP ``status``, Cloudflare error ``code`` and ``message``."""
-
-    def __init__(self, code: int, message: str, *, status: int = 400) -> None:
-        self.code = code
-        self.message = message
-        self.status = status
-        super().__init__(f"{code}: {message}")
-
-
-class SettingError(SandboxApiError):
-    """A zone setting id or value refused (1006 unknown setting, 1007 invalid value)."""
-
-
-def _utc_now() -> dt.datetime:
-    return dt.datetime.now(dt.timezone.utc)
-
-
-@dataclass(frozen=True)
-class SettingEntry:
-    id: str
-    value: Any
-    modified_on: dt.datetime | None
-
-
-@dataclass(frozen=True)
-class OriginCertificate:
-    """An Origin CA certificate as the sandbox stores it (``revoked_at`` set once revoked)."""
-
-    id: str
-    certificate_pem: str
-    csr: str
-    hostnames: tuple[str, ...]
-    request_type: str
-    requested_validity: int
-    expires_on: dt.datetime
-    revoked_at: dt.datetime | None = None
-
-
-@dataclass(frozen=True)
-class AopCertificate:
-    """An uploaded client certificate (zone-level or per-hostname). ``ca_pem`` is its issuer when known."""
-
-    id: str
-    certificate_pem: str
-    private_key_pem: str = field(repr=False)
-    issuer: str
-    signature: str
-    serial_number: str
-    expires_on: dt.datetime
-    uploaded_on: dt.datetime
-    status: str
-    ca_pem: str | None
-
-    def identity(self) -> ClientIdentity:
-        return ClientIdentity(self.certificate_pem, self.private_key_pem, self.ca_pem or "")
-
-
-@dataclass(frozen=True)
-class HostnameAssociation:
-    hostname: str
-    cert_id: str
-    enabled: bool
-    created_at: dt.datetime
-    updated_at: dt.datetime
-
-
-def _invalid(message: str) -> SandboxApiError:
-    return SandboxApiError(1007, message)
-
-
-def _signature_name(cert: x509.Certificate) -> str:
-    # Named the way Cloudflare's certificate objects spell them ("SHA256WithRSA", "ECDSAWithSHA256").
-    algorithm = cert.signature_hash_algorithm.name.upper() if cert.signature_hash_algorithm else "UNKNOWN"
-    if isinstance(cert.public_key(), ec.EllipticCurvePublicKey):
-        return f"ECDSAWith{algorithm}"
-    return f"{algorithm}WithRSA"
-
-
-def parse_client_certificate(certificate: object, private_key: object) -> tuple[x509.Certificate, str, str | None]:
-    """Validate an AOP upload: PEM certificate(s), a PEM key, and the key matching the first certificate.
-
-    Returns the leaf, the private key PEM, and the issuer's PEM when it is in the upload (or the leaf itself when it
-    is self-signed): that is the CA an origin must trust for it.
-    """
-    if not isinstance(certificate, str) or "-----BEGIN CERTIFICATE-----" not in certificate:
-        raise _invalid("certificate must be a PEM encoded X.509 certificate")
-    if not isinstance(private_key, str) or "PRIVATE KEY-----" not in private_key:
-        raise _invalid("private_key must be a PEM encoded private key")
-    try:
-        chain = x509.load_pem_x509_certificates(certificate.encode("ascii"))
-    except (ValueError, UnicodeEncodeError):
-        raise _invalid("certificate could not be parsed") from None
-    try:
-        key = serialization.load_pem_private_key(private_key.encode("ascii"), password=None)
-    except (ValueError, TypeError, UnicodeEncodeError):
-        raise _invalid("private_key could not be parsed (an unencrypted PEM key is required)") from None
-    leaf = chain[0]
-    if not isinstance(key, (ec.EllipticCurvePrivateKey, rsa.RSAPrivateKey)):
-        raise _invalid("private_key must be an ECDSA or RSA key")
-    if key.public_key().public_numbers() != leaf.public_key().public_numbers():  # type: ignore[union-attr]
-        raise _invalid("private_key does not match the certificate")
-    issuer_pem: str | None = None
-    for candidate in chain:
-        if _is_signed_by(leaf, candidate):
-            issuer_pem = candidate.public_bytes(serialization.Encoding.PEM).decode("ascii")
-            break
-    return leaf, private_key, issuer_pem
-
-
-def _validate_setting(setting_id: str, value: Any, current: Any) -> Any:
-    """The stored form of ``value`` for ``setting_id``, or :class:`SettingError` 1007."""
-    error = SettingError(1007, f"Invalid value for zone setting {setting_id}")
-    if setting_id in _ENUMS:
-        if not isinstance(value, str) or value not in _ENUMS[setting_id]:
-            raise error
-        return value
-    # security_header: {"strict_transport_security": {...}} with snake_case keys only; camelCase keys
-    # (pulumi-cloudflare#1579) are unknown fields and refused. Given keys replace, absent keys keep their value.
-    if not isinstance(value, dict) or set(value) != {"strict_transport_security"}:
-        raise error
-    hsts = value["strict_transport_security"]
-    if not isinstance(hsts, dict) or not hsts or not set(hsts) <= {*_HSTS_BOOLEANS, "max_age"}:
-        raise error
-    merged = dict(current["strict_transport_security"])
-    for key, item in hsts.items():
-        if key == "max_age":
-            if isinstance(item, bool) or not isinstance(item, (int, float)) or item < 0 or item != int(item):
-                raise error
-            merged[key] = int(item)
-        elif isinstance(item, bool):
-            merged[key] = item
-        else:
-            raise error
-    return {"strict_transport_security": merged}
-
-
-def _zone_name_of(hostnames: Sequence[str]) -> str:
-    """The zone apex when none is given: the common suffix of several names; for one name of three or more labels
-    its parent (``app.example.test`` -> ``example.test``, a zone with one record), otherwise the name itself."""
-    if len(hostnames) == 1:
-        name = hostnames[0]
-        return name.split(".", 1)[1] if name.count(".") >= 2 else name
-    labels = [name.split(".") for name in hostnames]
-    common: list[str] = []
-    for parts in zip(*(reversed(item) for item in labels), strict=False):
-        if len(set(parts)) != 1:
-            break
-        common.insert(0, parts[0])
-    if len(common) < 2:
-        raise ValueError("hostnames share no zone: pass zone_name")
-    return ".".join(common)
-
 
 class ZoneState:
     """One zone. All public methods are thread-safe; values handed out are copies."""
@@ -253,7 +72,7 @@ class ZoneState:
     ) -> None:
         self.zone_id: str = parse_zone_id(zone_id)
         self.hostnames: tuple[str, ...] = parse_hostnames(hostnames)
-        self.zone_name: str = zone_name.lower().rstrip(".") if zone_name else _zone_name_of(self.hostnames)
+        self.zone_name: str = zone_name.lower().rstrip(".") if zone_name else zone_name_of(self.hostnames)
         self._account_token = account_token
         self.activation_delay = activation_delay
         self.origin_ca = SandboxOriginCa()
@@ -314,61 +133,32 @@ class ZoneState:
         """Validate and store; the stored value. Raises :class:`SettingError` as the API would."""
         with self._cond:
             current = self.setting_entry(setting_id).value
-            stored = _validate_setting(setting_id, value, current)
-            self._settings[setting_id] = SettingEntry(setting_id, stored, _utc_now())
+            stored = validate_setting_value(setting_id, value, current)
+            self._settings[setting_id] = SettingEntry(setting_id, stored, utc_now())
             self._changed()
             return copy.deepcopy(stored)
 
     # -- Origin CA -------------------------------------------------------------------------------------------
 
     def is_zone_hostname(self, name: str) -> bool:
-        bare = name[2:] if name.startswith("*.") else name
-        return bare == self.zone_name or bare.endswith("." + self.zone_name)
-
-    def _origin_hostnames(self, hostnames: object) -> tuple[str, ...]:
-        if not isinstance(hostnames, list) or not hostnames:
-            raise _invalid("hostnames must be a non-empty list of hostnames")
-        if len(hostnames) > MAX_ORIGIN_CA_HOSTNAMES:
-            raise _invalid(f"A certificate may cover at most {MAX_ORIGIN_CA_HOSTNAMES} hostnames")
-        names: list[str] = []
-        for item in hostnames:
-            if not isinstance(item, str) or not item.strip():
-                raise _invalid("hostnames must be strings")
-            name = item.strip().lower().rstrip(".")
-            try:
-                ipaddress.ip_address(name.strip("[]"))
-            except ValueError:
-                pass
-            else:
-                raise _invalid(f"IP addresses are not allowed as hostnames: {name}")
-            try:
-                parse_hostnames([name], allow_wildcard=True)
-            except ValueError:
-                raise _invalid(
-                    f"Invalid hostname {name}: wildcards are allowed only as a single leading '*.' label"
-                ) from None
-            if not self.is_zone_hostname(name):
-                raise _invalid(f"Hostname {name} does not belong to zone {self.zone_name}")
-            if name not in names:
-                names.append(name)
-        return tuple(names)
+        return is_zone_hostname(name, self.zone_name)
 
     def create_origin_certificate(
         self, *, csr: object, hostnames: object, request_type: object, requested_validity: object = None
     ) -> OriginCertificate:
         """Sign ``csr`` with the sandbox Origin CA after the checks ``POST /certificates`` makes."""
         if request_type not in REQUEST_TYPES:
-            raise _invalid("request_type must be one of " + ", ".join(REQUEST_TYPES))
+            raise invalid("request_type must be one of " + ", ".join(REQUEST_TYPES))
         validity = DEFAULT_REQUESTED_VALIDITY if requested_validity is None else requested_validity
         if isinstance(validity, bool) or not isinstance(validity, (int, float)):
             validity = -1
         if validity not in ORIGIN_CA_VALIDITY_DAYS:
-            raise _invalid("requested_validity must be one of " + ", ".join(map(str, ORIGIN_CA_VALIDITY_DAYS)))
-        names = self._origin_hostnames(hostnames)
+            raise invalid("requested_validity must be one of " + ", ".join(map(str, ORIGIN_CA_VALIDITY_DAYS)))
+        names = parse_origin_hostnames(hostnames, self.zone_name)
         try:
             signed = self.origin_ca.sign_csr(csr, names, str(request_type), int(validity))  # type: ignore[arg-type]
         except CsrRefused as exc:
-            raise _invalid(exc.message) from None
+            raise invalid(exc.message) from None
         record = OriginCertificate(
             id=signed.id,
             certificate_pem=signed.certificate_pem,
@@ -397,7 +187,7 @@ class ZoneState:
 
     def revoke_origin_certificate(self, certificate_id: str) -> OriginCertificate:
         with self._cond:
-            cert = replace(self.get_origin_certificate(certificate_id), revoked_at=_utc_now())
+            cert = replace(self.get_origin_certificate(certificate_id), revoked_at=utc_now())
             self._origin_certs[certificate_id] = cert
             self._changed()
             return cert
@@ -411,10 +201,10 @@ class ZoneState:
             certificate_pem=str(certificate).strip() + "\n",
             private_key_pem=key_pem,
             issuer=leaf.issuer.rfc4514_string(),
-            signature=_signature_name(leaf),
+            signature=signature_name(leaf),
             serial_number=str(leaf.serial_number),
             expires_on=leaf.not_valid_after_utc,
-            uploaded_on=_utc_now(),
+            uploaded_on=utc_now(),
             status="initializing",
             ca_pem=ca_pem,
         )
@@ -442,7 +232,7 @@ class ZoneState:
         cert = self._new_aop_certificate(certificate, private_key)
         with self._cond:
             if store is self._hostname_certs and len(store) >= MAX_HOSTNAME_CERTIFICATES:
-                raise _invalid(f"{MAX_HOSTNAME_CERTIFICATES} hostname certificates per zone are allowed")
+                raise invalid(f"{MAX_HOSTNAME_CERTIFICATES} hostname certificates per zone are allowed")
             store[cert.id] = cert
             self._changed()
         self._schedule(lambda: self._set_status(store, cert.id, "active"))
@@ -483,7 +273,7 @@ class ZoneState:
 
     def set_zone_aop_enabled(self, enabled: object) -> bool:
         if not isinstance(enabled, bool):
-            raise _invalid("enabled must be true or false")
+            raise invalid("enabled must be true or false")
         with self._cond:
             self._zone_aop_enabled = enabled
             self._changed()
@@ -508,22 +298,22 @@ class ZoneState:
         All entries are validated before any is applied. Returns the associations that remain for those hostnames.
         """
         if not isinstance(config, list) or not config:
-            raise _invalid("config must be a non-empty list of {hostname, cert_id, enabled}")
+            raise invalid("config must be a non-empty list of {hostname, cert_id, enabled}")
         parsed: list[tuple[str, str, bool | None]] = []
         with self._cond:
             for item in config:
                 if not isinstance(item, dict) or not isinstance(item.get("hostname"), str):
-                    raise _invalid("every config entry needs a hostname")
+                    raise invalid("every config entry needs a hostname")
                 hostname = item["hostname"].strip().lower().rstrip(".")
                 if "*" in hostname or not self.is_zone_hostname(hostname):
-                    raise _invalid(f"Hostname {hostname} does not belong to zone {self.zone_name}")
+                    raise invalid(f"Hostname {hostname} does not belong to zone {self.zone_name}")
                 cert_id, enabled = item.get("cert_id"), item.get("enabled")
                 if enabled is not None and not isinstance(enabled, bool):
-                    raise _invalid("enabled must be true, false or null")
+                    raise invalid("enabled must be true, false or null")
                 if enabled is not None and (not isinstance(cert_id, str) or cert_id not in self._hostname_certs):
-                    raise _invalid(f"cert_id {cert_id!r} is not a hostname certificate of this zone")
+                    raise invalid(f"cert_id {cert_id!r} is not a hostname certificate of this zone")
                 parsed.append((hostname, str(cert_id), enabled))
-            now = _utc_now()
+            now = utc_now()
             for hostname, cert_id, enabled in parsed:
                 if enabled is None:
                     self._associations.pop(hostname, None)
