@@ -30,13 +30,13 @@ from .baseline import AopMode, Baseline, KeyType
 from .certs import build_client_ca, certificate_to_pem, generate_private_key, private_key_to_pem
 from .cloudflare import CloudflareClient
 from .errors import OriginTlsError
-from .harden import enable_zone_aop, harden_zone, issue_origin_certificate
+from .harden import IssuedCertificate, enable_zone_aop, harden_zone, issue_origin_certificate
 from .report import Report, Status
 from .sandbox.origin import OriginConfig
 from .sandbox.runner import DEFAULT_HOSTNAME, Sandbox
 from .verify import VerifyOptions, verify
 
-__all__ = ["DRIFTS", "Drift", "build_self_signed", "run_demo"]
+__all__ = ["DEMO_BASELINE", "DRIFTS", "DemoZone", "Drift", "build_self_signed", "run_demo"]
 
 #: The baseline the demo hardens to: the default one, with zone-level AOP (our own client CA) required.
 DEMO_BASELINE = Baseline(aop=AopMode.ZONE)
@@ -53,19 +53,43 @@ class Drift:
 
     title: str
     caught_by: frozenset[str]
-    apply: Callable[[_Story], None]
-    restore: Callable[[_Story], None]
+    apply: Callable[[DemoZone], None]
+    restore: Callable[[DemoZone], None]
 
 
-class _Story:
-    """What the steps act on: the running sandbox, an API client, and what hardening produced."""
+class DemoZone:
+    """What the steps act on: the running sandbox, an API client, and (after :meth:`harden`) what hardening
+    produced: the origin configuration to restore and the ``verify`` options that pin it."""
 
     def __init__(self, sandbox: Sandbox, client: CloudflareClient) -> None:
         self.sandbox = sandbox
         self.client = client
         self.zone_id = sandbox.zone_id
         self.hardened_origin: OriginConfig | None = None
+        self.certificate: IssuedCertificate | None = None
         self.options: VerifyOptions | None = None
+
+    def harden(self, baseline: Baseline = DEMO_BASELINE) -> VerifyOptions:
+        """What a user's stack does: zone settings, an Origin CA certificate (key made here), zone-level AOP with our
+        own client CA; then the origin is configured with both. Returns the ``verify`` options for the result (the
+        issued certificate pinned, the uploaded client certificate as the authorised one)."""
+        harden_zone(self.client, self.zone_id, baseline)
+        self.certificate = issue_origin_certificate(
+            self.client, hostnames=[self.sandbox.hostname], key_type=KeyType.ECDSA_P256
+        )
+        aop = enable_zone_aop(self.client, self.zone_id, build_client_ca("origin-tls demo origin-pull CA"))
+        self.hardened_origin = OriginConfig(
+            certificate_pem=self.certificate.certificate_pem,
+            private_key_pem=self.certificate.private_key_pem,
+            client_ca_pem=aop.ca_pem,
+        )
+        self.origin(self.hardened_origin)
+        self.options = self.sandbox.verify_options(
+            origin_cert_pem=self.certificate.certificate_pem,
+            client_cert_pem=aop.certificate_pem,
+            client_key_pem=aop.private_key_pem,
+        )
+        return self.options
 
     def setting(self, setting_id: str, value: object) -> None:
         self.client.edit_setting(self.zone_id, setting_id, value)
@@ -100,13 +124,13 @@ def build_self_signed(hostname: str) -> tuple[str, str]:
     return certificate_to_pem(cert), private_key_to_pem(key)
 
 
-def _self_signed_origin(story: _Story) -> None:
+def _self_signed_origin(story: DemoZone) -> None:
     assert story.hardened_origin is not None
     cert, key = build_self_signed(story.sandbox.hostname)
     story.origin(replace(story.hardened_origin, certificate_pem=cert, private_key_pem=key))
 
 
-def _no_aop_origin(story: _Story) -> None:
+def _no_aop_origin(story: DemoZone) -> None:
     assert story.hardened_origin is not None
     story.origin(replace(story.hardened_origin, client_ca_pem=None))
 
@@ -195,7 +219,7 @@ def _run(printer: _Printer, sandbox: Sandbox, started: float) -> bool:
         return verify([target], DEMO_BASELINE, options, api_token=sandbox.token)
 
     with sandbox.client() as client:
-        story = _Story(sandbox, client)
+        story = DemoZone(sandbox, client)
 
         # Before: a fresh zone in front of an origin that was set up the classic way.
         before = check(sandbox.verify_options())
@@ -206,35 +230,21 @@ def _run(printer: _Printer, sandbox: Sandbox, started: float) -> bool:
         printer.step(good, f"fresh zone: {len(failing)} of {total} checks fail ({', '.join(sorted(failing))})")
 
         # Harden, through the same API calls the Pulumi component makes.
-        harden_zone(client, story.zone_id, DEMO_BASELINE)
+        options = story.harden()
+        expires = story.certificate.expires_on if story.certificate else None
         printer.step(
             True,
             "zone hardened through the API: SSL Full (Strict), Automatic SSL/TLS custom, TLS 1.2 minimum, TLS 1.3 on,"
             " Always Use HTTPS, HSTS " + DEMO_BASELINE.hsts.header_value(),
         )
-        issued = issue_origin_certificate(client, hostnames=[sandbox.hostname], key_type=KeyType.ECDSA_P256)
-        expires = issued.expires_on.date().isoformat() if issued.expires_on else "?"
-        aop = enable_zone_aop(client, story.zone_id, build_client_ca("origin-tls demo origin-pull CA"))
-        story.hardened_origin = OriginConfig(
-            certificate_pem=issued.certificate_pem,
-            private_key_pem=issued.private_key_pem,
-            client_ca_pem=aop.ca_pem,
-        )
-        story.origin(story.hardened_origin)
         printer.step(
             True,
-            f"Origin CA certificate issued (ECDSA P-256, key made locally, expires {expires}) and installed at the"
-            " origin",
+            "Origin CA certificate issued (ECDSA P-256, key made locally, expires "
+            f"{expires.date().isoformat() if expires else '?'}) and installed at the origin",
         )
         printer.step(
             True, "zone-level Authenticated Origin Pulls on with our own client CA; the origin requires its certificate"
         )
-        options = sandbox.verify_options(
-            origin_cert_pem=issued.certificate_pem,
-            client_cert_pem=aop.certificate_pem,
-            client_key_pem=aop.private_key_pem,
-        )
-        story.options = options
         hardened = check(options)
         good = hardened.ok
         all_good &= good

@@ -30,6 +30,7 @@ import socketserver
 import ssl
 import tempfile
 import threading
+import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -392,7 +393,10 @@ class Edge:
         if floor < ssl.TLSVersion.TLSv1_2:
             # OpenSSL 3 refuses TLS 1.0/1.1 above security level 0 (SHA-1 handshake signatures).
             context.set_ciphers("DEFAULT:@SECLEVEL=0")
-        context.minimum_version = floor
+        with warnings.catch_warnings():
+            # Python deprecates TLS 1.0/1.1; emulating an edge that still accepts them is the point here.
+            warnings.simplefilter("ignore", DeprecationWarning)
+            context.minimum_version = floor
         context.maximum_version = ssl.TLSVersion.TLSv1_3 if settings.tls_1_3 else ssl.TLSVersion.TLSv1_2
         if floor > context.maximum_version:  # min 1.3 with TLS 1.3 off: Cloudflare keeps 1.3 (the floor wins)
             context.maximum_version = floor
@@ -470,6 +474,10 @@ class Edge:
             return response.status, list(response.getheaders()), content
         except TimeoutError:
             return _error(524, "A timeout occurred")
+        except ssl.SSLError:
+            # TLS 1.3 finishes client authentication after the client's handshake returns: a refused client
+            # certificate surfaces on the first read. Still a failed handshake to Cloudflare.
+            return _error(525, "SSL handshake failed")
         except (OSError, http.client.HTTPException):
             return _error(502, "Bad gateway")
         finally:

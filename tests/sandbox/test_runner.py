@@ -1,0 +1,191 @@
+"""The Sandbox runner and ``python -m origin_tls sandbox [--json]``: what it reports, and that it stops everything."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import stat
+import subprocess
+import sys
+import time
+from collections.abc import Iterable
+from pathlib import Path
+
+import pytest
+
+from origin_tls.baseline import parse_endpoint
+from origin_tls.certs import load_pem_certificates
+from origin_tls.sandbox.runner import Sandbox, SandboxInfo
+
+REPO = Path(__file__).resolve().parents[2]
+INFO_FIELDS = [
+    "api_url",
+    "token",
+    "zone_id",
+    "hostname",
+    "edge",
+    "edge_http",
+    "origin",
+    "edge_ca_file",
+    "origin_ca_file",
+    "client_cert_file",
+    "client_key_file",
+]
+
+
+def _children(pid: int) -> set[int]:
+    found = set()
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                fields = Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[-1].split()
+            except OSError:
+                continue
+            if fields[1] == str(pid) and fields[0] != "Z":
+                found.add(int(entry))
+    return found
+
+
+def _cmdline(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+    except OSError:
+        return ""
+
+
+def nginx_pids(parent: int) -> set[int]:
+    """The nginx masters started by ``parent`` and their workers."""
+    masters = {pid for pid in _children(parent) if "nginx" in _cmdline(pid)}
+    return masters | {worker for master in masters for worker in _children(master)}
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[-1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+def wait_gone(pids: Iterable[int], *, timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    pending = set(pids)
+    while pending and time.monotonic() < deadline:
+        pending = {pid for pid in pending if _alive(pid)}
+        time.sleep(0.05)
+    return not pending
+
+
+def _accepts(address: str) -> bool:
+    endpoint = parse_endpoint(address, field_name="address", default_port=443)
+    try:
+        with socket.create_connection((endpoint.host, endpoint.port), timeout=1):
+            return True
+    except OSError:
+        return False
+
+
+def test_info_has_exactly_the_contract_fields(sandbox: Sandbox) -> None:
+    info = sandbox.info
+    data = json.loads(info.to_json())
+    assert list(data) == INFO_FIELDS
+    assert data["hostname"] == "app.sandbox.test"
+    assert len(data["zone_id"]) == 32
+    assert data["api_url"].startswith("http://127.0.0.1:")
+    assert data["api_url"].endswith("/client/v4")
+    for key in ("edge", "edge_http", "origin"):
+        assert _accepts(data[key]), key
+    for key in ("edge_ca_file", "origin_ca_file", "client_cert_file", "client_key_file"):
+        assert os.path.isabs(data[key]), key
+        assert os.path.isfile(data[key]), key
+    assert stat.S_IMODE(os.stat(info.client_key_file).st_mode) == 0o600
+    for key in ("edge_ca_file", "origin_ca_file", "client_cert_file"):
+        assert load_pem_certificates(Path(data[key]).read_bytes(), field_name=key)
+    assert info.token not in repr(info)
+
+
+def test_stop_is_idempotent_and_closes_everything() -> None:
+    box = Sandbox(follow_zone_aop=False).start()
+    info = box.info
+    ours = nginx_pids(os.getpid())
+    workdir = Path(info.edge_ca_file).parent.parent
+    box.stop()
+    box.stop()
+    for key in ("edge", "edge_http", "origin"):
+        assert not _accepts(getattr(info, key)), key
+    assert not _accepts(info.api_url.split("//")[1].split("/")[0])
+    assert wait_gone(ours, timeout=10)
+    assert not workdir.exists()
+    with pytest.raises(RuntimeError):
+        _ = box.info
+
+
+def test_fresh_zone_and_bootstrap_origin(sandbox: Sandbox) -> None:
+    assert sandbox.state is not None
+    assert sandbox.state.get_setting("ssl") == "flexible"
+    assert sandbox.state.get_setting("tls_client_auth") == "on"
+    assert sandbox.origin is not None
+    assert sandbox.origin.config.client_ca_pem == sandbox.state.global_aop.ca_pem
+    assert sandbox.bootstrap_certificate is not None
+
+
+def _start_cli(*args: str) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "origin_tls", "sandbox", *args],
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+def test_sandbox_command_json_line_then_signal_stops_nginx(sig: signal.Signals) -> None:
+    process = _start_cli("--json")
+    try:
+        assert process.stdout is not None
+        line = process.stdout.readline()
+        data = json.loads(line)
+        assert list(data) == INFO_FIELDS
+        assert all(isinstance(value, str) and value for value in data.values())
+        assert _accepts(data["edge"])
+        assert _accepts(data["origin"])
+        ours = nginx_pids(process.pid)
+        assert ours, "the sandbox command runs nginx"
+        process.send_signal(sig)
+        process.communicate(timeout=30)
+        assert process.returncode == 0
+        assert wait_gone(ours, timeout=10)
+        assert not _accepts(data["edge"])
+        assert not os.path.exists(data["client_key_file"])
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+
+
+@pytest.mark.slow
+def test_sandbox_command_without_json_prints_a_verify_command() -> None:
+    process = _start_cli()
+    try:
+        assert process.stdout is not None
+        first = process.stdout.readline()
+        assert first.startswith("sandbox zone ")
+        rest = "".join(process.stdout.readline() for _ in range(10))
+        assert "python -m origin_tls verify app.sandbox.test" in rest
+        process.send_signal(signal.SIGTERM)
+        process.communicate(timeout=30)
+        assert process.returncode == 0
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+
+
+def test_sandbox_info_is_frozen(sandbox: Sandbox) -> None:
+    with pytest.raises(AttributeError):
+        sandbox.info.zone_id = "x"  # type: ignore[misc]
+    assert isinstance(sandbox.info, SandboxInfo)
