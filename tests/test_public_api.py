@@ -13,9 +13,7 @@ import origin_tls
 
 ROOT = Path(origin_tls.__file__).resolve().parent
 MODULES = sorted(
-    name
-    for _, name, _ in pkgutil.walk_packages([str(ROOT)], prefix="origin_tls.")
-    if not name.endswith("__main__")
+    name for _, name, _ in pkgutil.walk_packages([str(ROOT)], prefix="origin_tls.") if not name.endswith("__main__")
 )
 
 
