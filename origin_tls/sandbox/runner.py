@@ -107,6 +107,8 @@ class Sandbox:
         self.edge: Edge | None = None
         self.origin: NginxOrigin | PythonOrigin | None = None
         self.bootstrap_certificate: IssuedCertificate | None = None
+        #: The pull CA the origin was last switched to by ``follow_zone_aop`` (set once the files are rewritten too).
+        self.followed_ca_pem: str | None = None
 
     def __repr__(self) -> str:
         return f"Sandbox(hostname={self.hostname!r}, zone_id={self.zone_id!r})"
@@ -257,3 +259,4 @@ class Sandbox:
                     origin.reconfigure(replace(origin.config, client_ca_pem=identity.ca_pem))
                     _write(Path(info.client_cert_file), identity.certificate_pem)
                     _write(Path(info.client_key_file), identity.private_key_pem, private=True)
+                    self.followed_ca_pem = identity.ca_pem

@@ -103,8 +103,16 @@ def test_demo_command_exits_0_within_30_seconds() -> None:
     assert elapsed < 60  # the demo promises 30 s; the bound is generous for a loaded CI machine
 
 
+def test_demo_with_the_python_origin_tells_the_same_story(capsys: pytest.CaptureFixture[str]) -> None:
+    assert run_demo(["--python-origin"]) == 0
+    out = capsys.readouterr().out
+    assert "origin (python)" in out
+    assert "demo passed" in out
+
+
 @pytest.mark.slow
-def test_demo_sigterm_stops_every_process() -> None:
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+def test_demo_interrupted_stops_every_process(sig: signal.Signals) -> None:
     process = _demo_process()
     assert process.stdout is not None
     # Wait until the sandbox is up (its nginx runs), then interrupt.
@@ -114,7 +122,7 @@ def test_demo_sigterm_stops_every_process() -> None:
     assert "sandbox up" in line
     ours = nginx_pids(process.pid)
     assert ours or "(python)" in line
-    process.send_signal(signal.SIGTERM)
+    process.send_signal(sig)
     out, err = process.communicate(timeout=30)
     assert process.returncode == 130, out + err
     assert "interrupted" in err

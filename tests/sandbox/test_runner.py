@@ -15,9 +15,12 @@ from pathlib import Path
 
 import pytest
 
-from origin_tls.baseline import parse_endpoint
-from origin_tls.certs import load_pem_certificates
+from origin_tls.baseline import AopMode, Baseline, parse_endpoint
+from origin_tls.certs import build_ca, load_pem_certificates
+from origin_tls.report import Status
+from origin_tls.sandbox.origin import NGINX_MISSING
 from origin_tls.sandbox.runner import Sandbox, SandboxInfo
+from origin_tls.verify import verify
 
 REPO = Path(__file__).resolve().parents[2]
 INFO_FIELDS = [
@@ -189,3 +192,48 @@ def test_sandbox_info_is_frozen(sandbox: Sandbox) -> None:
     with pytest.raises(AttributeError):
         sandbox.info.zone_id = "x"  # type: ignore[misc]
     assert isinstance(sandbox.info, SandboxInfo)
+
+
+def test_follow_zone_aop_switches_the_origin_to_an_uploaded_self_signed_certificate() -> None:
+    # Given the sandbox command's mode, When the zone gets its own (self-signed) origin-pull certificate
+    with Sandbox(follow_zone_aop=True) as box:
+        own = build_ca(common_name="team origin pull")
+        with box.client() as client:
+            client.upload_zone_aop_certificate(box.zone_id, own.certificate_pem, own.private_key_pem)
+            client.set_zone_aop_enabled(box.zone_id, True)
+        deadline = time.monotonic() + 10
+        while box.followed_ca_pem != own.certificate_pem:
+            assert time.monotonic() < deadline, "the origin did not follow the zone's AOP certificate"
+            time.sleep(0.05)
+        # Then the origin trusts it, the client files hold it, and verify's AOP checks pass with zone-level AOP
+        assert box.origin is not None
+        assert box.origin.config.client_ca_pem == own.certificate_pem
+        assert Path(box.info.client_cert_file).read_text().strip() == own.certificate_pem.strip()
+        report = verify([box.target()], Baseline(aop=AopMode.ZONE), box.verify_options(), api_token=box.token)
+        for check_id in ("origin.aop", "origin.aop_client", "zone.aop"):
+            assert report.targets[0].check(check_id).status is Status.PASS, check_id
+        # And the global certificate (the old client file) is no longer accepted by the origin
+        old = verify(
+            [box.target()],
+            Baseline(aop=AopMode.ZONE),
+            box.verify_options(
+                client_cert_pem=box.state.global_aop.certificate_pem,  # type: ignore[union-attr]
+                client_key_pem=box.state.global_aop.private_key_pem,
+            ),  # type: ignore[union-attr]
+            api_token=box.token,
+        )
+        assert old.targets[0].check("origin.aop_client").status is Status.FAIL
+
+
+def test_missing_nginx_is_announced_and_the_python_origin_runs(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ORIGIN_TLS_NGINX", "/nonexistent/nginx")
+    monkeypatch.setenv("PATH", "/nonexistent")
+    monkeypatch.setattr("origin_tls.sandbox.origin.NGINX_BINARY", "/nonexistent/nginx")
+    notices: list[str] = []
+    with Sandbox(follow_zone_aop=False, notice=notices.append) as box:
+        assert box.origin is not None
+        assert box.origin.kind == "python"
+        report = verify([box.target()], Baseline(aop=AopMode.GLOBAL), box.verify_options(), api_token=box.token)
+        assert report.targets[0].check("origin.aop").status is Status.PASS
+        assert report.targets[0].check("origin.aop_client").status is Status.PASS
+    assert notices == [NGINX_MISSING]
