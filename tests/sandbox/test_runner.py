@@ -134,9 +134,19 @@ def test_fresh_zone_and_bootstrap_origin(sandbox: Sandbox) -> None:
     assert sandbox.bootstrap_certificate is not None
 
 
-def _start_cli(*args: str) -> subprocess.Popen[str]:
+#: The contract's command, and ``run_sandbox`` on its own (the same code without the top-level dispatcher).
+COMMANDS = {
+    "python -m origin_tls sandbox": ["-m", "origin_tls", "sandbox"],
+    "run_sandbox": [
+        "-c",
+        "import sys; from origin_tls.sandbox.cli import run_sandbox; sys.exit(run_sandbox(sys.argv[1:]))",
+    ],
+}
+
+
+def _start_cli(*args: str, command: str = "python -m origin_tls sandbox") -> subprocess.Popen[str]:
     return subprocess.Popen(
-        [sys.executable, "-m", "origin_tls", "sandbox", *args],
+        [sys.executable, *COMMANDS[command], *args],
         cwd=REPO,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -145,12 +155,16 @@ def _start_cli(*args: str) -> subprocess.Popen[str]:
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("command", list(COMMANDS))
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
-def test_sandbox_command_json_line_then_signal_stops_nginx(sig: signal.Signals) -> None:
-    process = _start_cli("--json")
+def test_sandbox_command_json_line_then_signal_stops_nginx(sig: signal.Signals, command: str) -> None:
+    process = _start_cli("--json", command=command)
     try:
         assert process.stdout is not None
         line = process.stdout.readline()
+        if not line:  # it exited: show why (bad usage, nginx failure) instead of a JSON error
+            assert process.stderr is not None
+            pytest.fail(f"{command} --json printed nothing: {process.stderr.read().strip()}")
         data = json.loads(line)
         assert list(data) == INFO_FIELDS
         assert all(isinstance(value, str) and value for value in data.values())
