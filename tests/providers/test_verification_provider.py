@@ -6,6 +6,7 @@ Each "passes" case has a twin on a drifted or unhardened zone that must fail, na
 from __future__ import annotations
 
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
@@ -238,3 +239,17 @@ def test_a_verification_without_zone_id_needs_no_token(hardened: Sandbox) -> Non
     statuses = {c["id"]: c["status"] for c in outs["report"]["targets"][0]["checks"]}
     assert statuses["zone.ssl"] == "skipped"
     assert statuses["edge.hsts"] == "pass"
+
+
+# -- threads ---------------------------------------------------------------------------------------------------
+
+
+def test_one_instance_serves_concurrent_calls(hardened: Sandbox) -> None:
+    """The provider server shares one instance between 4 worker threads: calls must not see each other's state."""
+    provider = _provider(hardened)
+    clean = verification_props(hardened)
+    drifted_floor = verification_props(hardened, min_tls="1.3")  # the zone's floor is 1.2: this one must fail
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        results = list(pool.map(lambda p: provider.read("id", p).outs, [clean, drifted_floor] * 4))
+    assert [r["ok"] for r in results] == [True, False] * 4
+    assert all(r["min_tls"] == ("1.2" if r["ok"] else "1.3") for r in results)
