@@ -51,6 +51,7 @@ __all__ = [
     "DEFAULT_SETTLE_SECONDS",
     "INPUT_FIELDS",
     "PREVIEW_TIMEOUT",
+    "REFRESH_HINT",
     "RETRY_INTERVAL",
     "SECRET_OUTPUTS",
     "HandshakeVerification",
@@ -93,6 +94,8 @@ INPUT_FIELDS: tuple[str, ...] = (
 #: Outputs that must be secret in state (``additional_secret_outputs`` takes raw names for dynamic resources).
 SECRET_OUTPUTS: tuple[str, ...] = ("client_key_pem",)
 _DRIFT = "drift"
+#: What to do about drift: Pulumi re-applies the declared zone settings only once it has seen the live values.
+REFRESH_HINT = "If the zone was changed outside Pulumi, `pulumi up --refresh` re-applies the declared settings."
 
 
 @dataclass(frozen=True)
@@ -249,6 +252,8 @@ class VerificationFailed(OriginTlsError):
         super().__init__(
             f"origin TLS verification failed (after waiting up to {settle_seconds:g}s for settings to settle):\n"
             + report.summary()
+            + "\n"
+            + REFRESH_HINT
         )
 
 
@@ -291,6 +296,8 @@ class HandshakeVerificationProvider(CloudflareAccess, dyn.ResourceProvider):
                 report = self.observe(parse_verification_inputs(news).with_timeout(PREVIEW_TIMEOUT))
             except MissingCredentials as exc:
                 failures.append(dyn.CheckFailure("zone_id", str(exc)))
+            except InvalidInput as exc:
+                failures.append(dyn.CheckFailure(exc.field.split("[")[0], str(exc)))
             else:
                 drift = build_drift(report)
                 if drift and parsed.get("strict"):
@@ -298,7 +305,9 @@ class HandshakeVerificationProvider(CloudflareAccess, dyn.ResourceProvider):
                         dyn.CheckFailure(
                             "strict",
                             "the live posture drifted from the baseline (strict mode fails the preview): "
-                            + "; ".join(drift),
+                            + "; ".join(drift)
+                            + ". "
+                            + REFRESH_HINT,
                         )
                     )
         inputs[_DRIFT] = drift
@@ -307,6 +316,9 @@ class HandshakeVerificationProvider(CloudflareAccess, dyn.ResourceProvider):
     def diff(self, id_: str, olds: dict[str, Any], news: dict[str, Any]) -> dyn.DiffResult:
         # ``olds`` are the old *outputs* (the engine's DiffRequest.olds); they echo every input field.
         if not _same_inputs(olds, news):
+            return dyn.DiffResult(changes=True, replaces=[], delete_before_replace=False)
+        if olds.get("ok") is False:
+            # A refresh recorded a failing report: re-verify so state does not keep it once the zone is fixed.
             return dyn.DiffResult(changes=True, replaces=[], delete_before_replace=False)
         drift = news.get(_DRIFT)
         if not isinstance(drift, list):

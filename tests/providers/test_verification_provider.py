@@ -66,7 +66,8 @@ def test_create_on_an_unhardened_zone_fails_with_every_finding(sandbox: Sandbox)
     message = str(excinfo.value)
     for check_id in ("zone.ssl", "zone.ssl_automatic_mode", "zone.min_tls_version", "zone.security_header"):
         assert f"app.sandbox.test: {check_id} fail" in message
-    assert message.endswith(excinfo.value.report.summary())
+    assert excinfo.value.report.summary() in message
+    assert "pulumi up --refresh" in message
     assert sandbox.token not in message
 
 
@@ -200,6 +201,22 @@ def test_diff_shows_drift_and_input_changes(hardened: Sandbox) -> None:
     assert provider.diff("id", olds, props).changes is True
     _drift(hardened, "ssl", "strict")
     assert provider.diff("id", olds, props).changes is False
+
+
+def test_diff_re_verifies_after_a_refresh_recorded_a_failure(hardened: Sandbox) -> None:
+    """A refresh stored ``ok: false``; once the zone is fixed the next up must record the passing report again."""
+    provider = _provider(hardened)
+    props = verification_props(hardened)
+    olds = provider.create(props).outs
+    news = provider.check(props, props).inputs
+    assert provider.diff("id", olds, news).changes is False
+    _drift(hardened)
+    refreshed = provider.read("id", olds).outs
+    _drift(hardened, "ssl", "strict")
+    news = provider.check(props, props).inputs
+    assert news["drift"] == []
+    assert provider.diff("id", refreshed, news).changes is True
+    assert provider.update("id", refreshed, news).outs["ok"] is True
 
 
 # -- read ------------------------------------------------------------------------------------------------------
