@@ -22,9 +22,12 @@ from .errors import InvalidInput
 __all__ = [
     "ClientCa",
     "PrivateKey",
+    "PublicKey",
     "build_ca",
+    "build_ca_certificate",
     "build_client_ca",
     "build_csr",
+    "build_leaf_certificate",
     "csr_hostnames",
     "generate_private_key",
     "issue_certificate",
@@ -34,6 +37,7 @@ __all__ = [
 ]
 
 PrivateKey = ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey
+PublicKey = ec.EllipticCurvePublicKey | rsa.RSAPublicKey
 
 #: Issued certificates start this far in the past so that a peer whose clock is a little behind still accepts them.
 _CLOCK_SKEW = dt.timedelta(minutes=5)
@@ -146,6 +150,87 @@ def _name(common_name: str | None, organization: str | None, organizational_unit
     return x509.Name(attrs)
 
 
+def _key_usage(*, cert_sign: bool, key_encipherment: bool) -> x509.KeyUsage:
+    return x509.KeyUsage(
+        digital_signature=True,
+        content_commitment=False,
+        key_encipherment=key_encipherment,
+        data_encipherment=False,
+        key_agreement=False,
+        key_cert_sign=cert_sign,
+        crl_sign=cert_sign,
+        encipher_only=False,
+        decipher_only=False,
+    )
+
+
+def build_ca_certificate(
+    *,
+    subject: x509.Name,
+    key: PrivateKey,
+    not_before: dt.datetime,
+    not_after: dt.datetime,
+    path_length: int | None = 0,
+) -> x509.Certificate:
+    """A self-signed CA certificate for ``key``: BasicConstraints CA (critical, ``path_length``), KeyUsage
+    digitalSignature + keyCertSign + cRLSign (critical), SKI; SHA-256. No input checks: callers validate."""
+    public = key.public_key()
+    return (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(subject)
+        .public_key(public)
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(not_before)
+        .not_valid_after(not_after)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=path_length), critical=True)
+        .add_extension(_key_usage(cert_sign=True, key_encipherment=False), critical=True)
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(public), critical=False)
+        .sign(key, hashes.SHA256())
+    )
+
+
+def build_leaf_certificate(
+    *,
+    subject: x509.Name,
+    issuer_certificate: x509.Certificate,
+    issuer_key: PrivateKey,
+    public_key: PublicKey,
+    not_before: dt.datetime,
+    not_after: dt.datetime,
+    eku: Sequence[x509.ObjectIdentifier],
+    dns_names: Sequence[str] = (),
+    serial: int | None = None,
+) -> x509.Certificate:
+    """An end-entity certificate for ``public_key`` signed by ``issuer_key`` (SHA-256).
+
+    Extensions: BasicConstraints CA=false and KeyUsage digitalSignature (+ keyEncipherment for an RSA key), both
+    critical; ExtendedKeyUsage ``eku``, SKI, AKI from the issuer's key; DNS SANs when ``dns_names`` is not empty.
+    ``serial`` defaults to a random one. No input checks: callers validate names and times.
+    """
+    builder = (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(issuer_certificate.subject)
+        .public_key(public_key)
+        .serial_number(x509.random_serial_number() if serial is None else serial)
+        .not_valid_before(not_before)
+        .not_valid_after(not_after)
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .add_extension(
+            _key_usage(cert_sign=False, key_encipherment=isinstance(public_key, rsa.RSAPublicKey)), critical=True
+        )
+        .add_extension(x509.ExtendedKeyUsage(list(eku)), critical=False)
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(public_key), critical=False)
+        .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(issuer_key.public_key()), critical=False)
+    )
+    if dns_names:
+        builder = builder.add_extension(
+            x509.SubjectAlternativeName([x509.DNSName(n) for n in dns_names]), critical=False
+        )
+    return builder.sign(issuer_key, hashes.SHA256())
+
+
 def build_ca(
     *,
     common_name: str | None = None,
@@ -160,33 +245,7 @@ def build_ca(
     lifetime = _validity(valid_days, "valid_days")
     key = generate_private_key(key_type)
     now = dt.datetime.now(dt.timezone.utc)
-    public = key.public_key()
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(subject)
-        .issuer_name(subject)
-        .public_key(public)
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - _CLOCK_SKEW)
-        .not_valid_after(now + lifetime)
-        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
-        .add_extension(
-            x509.KeyUsage(
-                digital_signature=True,
-                content_commitment=False,
-                key_encipherment=False,
-                data_encipherment=False,
-                key_agreement=False,
-                key_cert_sign=True,
-                crl_sign=True,
-                encipher_only=False,
-                decipher_only=False,
-            ),
-            critical=True,
-        )
-        .add_extension(x509.SubjectKeyIdentifier.from_public_key(public), critical=False)
-        .sign(key, hashes.SHA256())
-    )
+    cert = build_ca_certificate(subject=subject, key=key, not_before=now - _CLOCK_SKEW, not_after=now + lifetime)
     return ClientCa(_pem(cert), private_key_to_pem(key))
 
 
@@ -205,42 +264,18 @@ def _issue(
     not_after: dt.datetime,
     key_type: KeyType,
 ) -> tuple[str, str]:
-    ca_cert = ca.certificate
     ca_key = load_private_key_pem(ca.private_key_pem, field_name="ca.private_key_pem")
     key = generate_private_key(key_type)
-    builder = (
-        x509.CertificateBuilder()
-        .subject_name(subject)
-        .issuer_name(ca_cert.subject)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(not_before)
-        .not_valid_after(not_after)
-        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-        .add_extension(
-            x509.KeyUsage(
-                digital_signature=True,
-                content_commitment=False,
-                key_encipherment=isinstance(key, rsa.RSAPrivateKey),
-                data_encipherment=False,
-                key_agreement=False,
-                key_cert_sign=False,
-                crl_sign=False,
-                encipher_only=False,
-                decipher_only=False,
-            ),
-            critical=True,
-        )
-        .add_extension(x509.ExtendedKeyUsage([eku]), critical=False)
-        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
-        .add_extension(
-            x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()),
-            critical=False,
-        )
+    cert = build_leaf_certificate(
+        subject=subject,
+        issuer_certificate=ca.certificate,
+        issuer_key=ca_key,
+        public_key=key.public_key(),
+        not_before=not_before,
+        not_after=not_after,
+        eku=(eku,),
+        dns_names=sans,
     )
-    if sans:
-        builder = builder.add_extension(x509.SubjectAlternativeName([x509.DNSName(n) for n in sans]), critical=False)
-    cert = builder.sign(ca_key, hashes.SHA256())
     return _pem(cert), private_key_to_pem(key)
 
 

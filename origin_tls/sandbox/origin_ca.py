@@ -23,6 +23,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+from ..keys import PrivateKey, build_ca_certificate, build_leaf_certificate, private_key_to_pem
+
 __all__ = [
     "ECC_ROOT_UNIT",
     "LEAF_COMMON_NAME",
@@ -96,34 +98,10 @@ def _root_name(unit: str) -> x509.Name:
     )
 
 
-def _ca_key_usage() -> x509.KeyUsage:
-    return x509.KeyUsage(
-        digital_signature=True,
-        content_commitment=False,
-        key_encipherment=False,
-        data_encipherment=False,
-        key_agreement=False,
-        key_cert_sign=True,
-        crl_sign=True,
-        encipher_only=False,
-        decipher_only=False,
-    )
-
-
-def _self_signed_root(key: ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey, name: x509.Name) -> x509.Certificate:
+def _self_signed_root(key: PrivateKey, name: x509.Name) -> x509.Certificate:
     now = _utc_now()
-    return (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(days=1))
-        .not_valid_after(now + _ROOT_VALIDITY)
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .add_extension(_ca_key_usage(), critical=True)
-        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
-        .sign(key, hashes.SHA256())
+    return build_ca_certificate(
+        subject=name, key=key, not_before=now - dt.timedelta(days=1), not_after=now + _ROOT_VALIDITY, path_length=None
     )
 
 
@@ -131,14 +109,8 @@ def _pem(cert: x509.Certificate) -> str:
     return cert.public_bytes(serialization.Encoding.PEM).decode("ascii")
 
 
-def _key_pem(key: ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey) -> str:
-    return key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-    ).decode("ascii")
-
-
 class _Root:
-    def __init__(self, key: ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey, unit: str) -> None:
+    def __init__(self, key: PrivateKey, unit: str) -> None:
         self.key = key
         self.certificate = _self_signed_root(key, _root_name(unit))
         self.pem = _pem(self.certificate)
@@ -224,40 +196,16 @@ class SandboxOriginCa:
                 x509.NameAttribute(NameOID.COMMON_NAME, LEAF_COMMON_NAME),
             ]
         )
-        certificate = (
-            x509.CertificateBuilder()
-            .subject_name(subject)
-            .issuer_name(root.certificate.subject)
-            .public_key(public_key)
-            .serial_number(serial)
-            .not_valid_before(not_before)
-            .not_valid_after(not_after)
-            .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-            .add_extension(
-                x509.KeyUsage(
-                    digital_signature=True,
-                    content_commitment=False,
-                    key_encipherment=isinstance(public_key, rsa.RSAPublicKey),
-                    data_encipherment=False,
-                    key_agreement=False,
-                    key_cert_sign=False,
-                    crl_sign=False,
-                    encipher_only=False,
-                    decipher_only=False,
-                ),
-                critical=True,
-            )
-            .add_extension(
-                x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH]),
-                critical=False,
-            )
-            .add_extension(x509.SubjectKeyIdentifier.from_public_key(public_key), critical=False)
-            .add_extension(
-                x509.AuthorityKeyIdentifier.from_issuer_public_key(root.key.public_key()),
-                critical=False,
-            )
-            .add_extension(x509.SubjectAlternativeName([x509.DNSName(name) for name in hostnames]), critical=False)
-            .sign(root.key, hashes.SHA256())
+        certificate = build_leaf_certificate(
+            subject=subject,
+            issuer_certificate=root.certificate,
+            issuer_key=root.key,
+            public_key=public_key,
+            not_before=not_before,
+            not_after=not_after,
+            eku=(ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH),
+            dns_names=hostnames,
+            serial=serial,
         )
         return SignedCertificate(
             id=str(serial),
@@ -320,4 +268,4 @@ def build_global_aop_identity() -> ClientIdentity:
         )
         .sign(ca_key, hashes.SHA256())
     )
-    return ClientIdentity(certificate_pem=_pem(leaf), private_key_pem=_key_pem(leaf_key), ca_pem=_pem(ca))
+    return ClientIdentity(certificate_pem=_pem(leaf), private_key_pem=private_key_to_pem(leaf_key), ca_pem=_pem(ca))
