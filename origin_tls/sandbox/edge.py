@@ -26,7 +26,6 @@ import http.client
 import http.server
 import os
 import socket
-import socketserver
 import ssl
 import tempfile
 import threading
@@ -42,6 +41,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from ..baseline import Endpoint
+from .servers import ListenerPair, LoopbackHandler, LoopbackServer
 
 __all__ = [
     "Edge",
@@ -195,41 +195,21 @@ def build_edge_pki(hostnames: Sequence[str], *, valid_days: int = 30) -> EdgePki
     )
 
 
-class _Server(socketserver.ThreadingTCPServer):
-    daemon_threads = True
-    block_on_close = False
-    allow_reuse_address = True
-
+class _Server(LoopbackServer):
     def __init__(self, address: tuple[str, int], edge: Edge, *, tls: bool) -> None:
         self.edge = edge
-        self.tls = tls
-        super().__init__(address, _Handler)
+        super().__init__(address, _Handler, tls=tls)
 
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        # A visitor that hangs up or fails the handshake (on purpose, in the TLS-version probes) is not an error.
-        pass
+    def socket_timeout(self) -> float:
+        return self.edge.timeout
+
+    def tls_context(self) -> ssl.SSLContext:
+        return self.edge.visitor_context()
 
 
-class _Handler(http.server.BaseHTTPRequestHandler):
+class _Handler(LoopbackHandler):
     server: _Server
-    protocol_version = "HTTP/1.1"
     server_version = "cloudflare"
-    sys_version = ""
-
-    def version_string(self) -> str:
-        return self.server_version
-
-    def setup(self) -> None:
-        edge = self.server.edge
-        self.request.settimeout(edge.timeout)
-        if self.server.tls:
-            context = edge.visitor_context()
-            # Raises on a refused handshake: socketserver then closes the connection (handle_error is silent).
-            self.request = context.wrap_socket(self.request, server_side=True)
-        super().setup()
-
-    def log_message(self, format: str, *args: Any) -> None:
-        pass
 
     def do_GET(self) -> None:
         self._serve()
@@ -323,8 +303,7 @@ class Edge:
         self._dir = tempfile.TemporaryDirectory(prefix="origin-tls-edge-")
         self._cert_file = self._write("edge.pem", pki.certificate_pem)
         self._key_file = self._write("edge.key", pki.private_key_pem)
-        self._servers: list[_Server] = []
-        self._threads: list[threading.Thread] = []
+        self._listeners = ListenerPair("edge")
 
     def _write(self, name: str, text: str) -> str:
         path = Path(self._dir.name) / name
@@ -335,41 +314,22 @@ class Edge:
     # -- lifecycle
 
     def start(self) -> Edge:
-        for tls in (True, False):
-            server = _Server((self._host, 0), self, tls=tls)
-            thread = threading.Thread(
-                target=server.serve_forever, kwargs={"poll_interval": 0.1}, name="sandbox-edge", daemon=True
-            )
-            thread.start()
-            self._servers.append(server)
-            self._threads.append(thread)
+        self._listeners.start(lambda tls: _Server((self._host, 0), self, tls=tls))
         return self
 
     @property
     def https(self) -> Endpoint:
         """Where visitors connect with TLS."""
-        return self._endpoint(0)
+        return self._listeners.https
 
     @property
     def http(self) -> Endpoint:
         """Where visitors connect with plain HTTP."""
-        return self._endpoint(1)
-
-    def _endpoint(self, index: int) -> Endpoint:
-        if len(self._servers) <= index:
-            raise RuntimeError("the edge is not started")
-        host, port = self._servers[index].server_address[:2]
-        return Endpoint(str(host), int(port))
+        return self._listeners.http
 
     def stop(self) -> None:
         """Close both listeners (idempotent); connections in flight end on their own timeouts."""
-        servers, self._servers = self._servers, []
-        for server in servers:
-            server.shutdown()
-            server.server_close()
-        for thread in self._threads:
-            thread.join(timeout=5)
-        self._threads = []
+        self._listeners.stop()
         self._dir.cleanup()
 
     def __enter__(self) -> Edge:

@@ -13,12 +13,10 @@ certificate when AOP is on).
 from __future__ import annotations
 
 import contextlib
-import http.server
 import os
 import shutil
 import signal
 import socket
-import socketserver
 import ssl
 import subprocess
 import tempfile
@@ -27,10 +25,11 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Protocol
 
 from ..baseline import Endpoint, TlsVersion
 from ..origin_config import build_nginx_config, build_nginx_main_config
+from .servers import ListenerPair, LoopbackHandler, LoopbackServer
 
 __all__ = [
     "NGINX_MISSING",
@@ -277,37 +276,21 @@ class NginxOrigin:
 # The fallback: same behaviour in pure Python.
 
 
-class _PyServer(socketserver.ThreadingTCPServer):
-    daemon_threads = True
-    block_on_close = False
-    allow_reuse_address = True
-
+class _PyServer(LoopbackServer):
     def __init__(self, address: tuple[str, int], origin: PythonOrigin, *, tls: bool) -> None:
         self.origin = origin
-        self.tls = tls
-        super().__init__(address, _PyHandler)
+        super().__init__(address, _PyHandler, tls=tls)
 
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        pass  # refused handshakes are the point of AOP
+    def socket_timeout(self) -> float:
+        return 5.0
+
+    def tls_context(self) -> ssl.SSLContext:
+        return self.origin.context()
 
 
-class _PyHandler(http.server.BaseHTTPRequestHandler):
+class _PyHandler(LoopbackHandler):
     server: _PyServer
-    protocol_version = "HTTP/1.1"
     server_version = "nginx"
-    sys_version = ""
-
-    def version_string(self) -> str:
-        return self.server_version
-
-    def setup(self) -> None:
-        self.request.settimeout(5.0)
-        if self.server.tls:
-            self.request = self.server.origin.context().wrap_socket(self.request, server_side=True)
-        super().setup()
-
-    def log_message(self, format: str, *args: Any) -> None:
-        pass
 
     def do_GET(self) -> None:
         status, body = 200, _BODY
@@ -340,7 +323,7 @@ class PythonOrigin:
         self._lock = threading.Lock()
         self._config = config
         self._context = self._build(config)
-        self._servers: list[_PyServer] = []
+        self._listeners = ListenerPair("origin")
 
     def _build(self, config: OriginConfig) -> ssl.SSLContext:
         context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
@@ -367,21 +350,14 @@ class PythonOrigin:
 
     @property
     def https(self) -> Endpoint:
-        return self._endpoint(0)
+        return self._listeners.https
 
     @property
     def http(self) -> Endpoint:
-        return self._endpoint(1)
-
-    def _endpoint(self, index: int) -> Endpoint:
-        host, port = self._servers[index].server_address[:2]
-        return Endpoint(str(host), int(port))
+        return self._listeners.http
 
     def start(self) -> PythonOrigin:
-        for tls in (True, False):
-            server = _PyServer((self._host, 0), self, tls=tls)
-            threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.1}, daemon=True).start()
-            self._servers.append(server)
+        self._listeners.start(lambda tls: _PyServer((self._host, 0), self, tls=tls))
         return self
 
     def reconfigure(self, config: OriginConfig) -> None:
@@ -390,10 +366,7 @@ class PythonOrigin:
             self._config, self._context = config, context
 
     def stop(self) -> None:
-        servers, self._servers = self._servers, []
-        for server in servers:
-            server.shutdown()
-            server.server_close()
+        self._listeners.stop()
 
 
 _SSL_VERSION = {
