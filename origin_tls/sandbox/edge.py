@@ -41,6 +41,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from ..baseline import Endpoint
+from ..keys import build_ca_certificate, private_key_to_pem
 from .servers import ListenerPair, LoopbackHandler, LoopbackServer
 
 __all__ = [
@@ -137,12 +138,6 @@ class EdgePki:
     private_key_pem: str = field(repr=False)
 
 
-def _pem(key: ec.EllipticCurvePrivateKey) -> str:
-    return key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-    ).decode("ascii")
-
-
 def build_edge_pki(hostnames: Sequence[str], *, valid_days: int = 30) -> EdgePki:
     """A fresh edge CA and a server certificate for ``hostnames`` (and their ``*.`` wildcards), like the
     Universal SSL certificate Cloudflare's edge serves for a zone."""
@@ -154,21 +149,11 @@ def build_edge_pki(hostnames: Sequence[str], *, valid_days: int = 30) -> EdgePki
             x509.NameAttribute(NameOID.COMMON_NAME, "origin-tls sandbox edge CA"),
         ]
     )
-    ca = (
-        x509.CertificateBuilder()
-        .subject_name(ca_name)
-        .issuer_name(ca_name)
-        .public_key(ca_key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(days=1))
-        .not_valid_after(now + dt.timedelta(days=valid_days + 1))
-        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
-        .add_extension(
-            x509.KeyUsage(True, False, False, False, False, True, True, False, False),
-            critical=True,
-        )
-        .add_extension(x509.SubjectKeyIdentifier.from_public_key(ca_key.public_key()), critical=False)
-        .sign(ca_key, hashes.SHA256())
+    ca = build_ca_certificate(
+        subject=ca_name,
+        key=ca_key,
+        not_before=now - dt.timedelta(days=1),
+        not_after=now + dt.timedelta(days=valid_days + 1),
     )
     key = ec.generate_private_key(ec.SECP256R1())
     names: list[x509.GeneralName] = []
@@ -191,7 +176,7 @@ def build_edge_pki(hostnames: Sequence[str], *, valid_days: int = 30) -> EdgePki
     return EdgePki(
         ca_pem=ca.public_bytes(serialization.Encoding.PEM).decode("ascii"),
         certificate_pem=leaf.public_bytes(serialization.Encoding.PEM).decode("ascii"),
-        private_key_pem=_pem(key),
+        private_key_pem=private_key_to_pem(key),
     )
 
 
