@@ -218,15 +218,21 @@ class NginxOrigin:
     def _wait_ready(self) -> bool:
         deadline = time.monotonic() + _START_TIMEOUT
         pending = [self.https, self.http]
-        while pending and time.monotonic() < deadline:
+        while time.monotonic() < deadline:
             if self._process is None or self._process.poll() is not None:
                 return False
+            if not pending:
+                # The master binds the ports before it forks its workers: ready means a worker is there too.
+                if _children(self._process.pid):
+                    return True
+                time.sleep(0.02)
+                continue
             try:
                 with socket.create_connection((pending[0].host, pending[0].port), timeout=0.5):
                     pending.pop(0)
             except OSError:
                 time.sleep(0.02)
-        return not pending and self.pid is not None and bool(_children(self.pid))
+        return False
 
     def reconfigure(self, config: OriginConfig) -> None:
         """Serve ``config`` from now on: rewrite the files, ``nginx -t``, SIGHUP, and wait until the workers of the
