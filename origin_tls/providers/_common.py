@@ -15,14 +15,14 @@ Facts this module is built on (``reference/pulumi-without-cli.md``, pulumi 3.272
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
-from pulumi.dynamic import ConfigureRequest
+from pulumi.dynamic import CheckFailure, CheckResult, ConfigureRequest
 from pulumi.output import Unknown
 
 from ..cloudflare import DEFAULT_API_URL
-from ..errors import OriginTlsError
+from ..errors import InvalidInput, OriginTlsError
 
 __all__ = [
     "API_URL_CONFIG_KEYS",
@@ -32,6 +32,7 @@ __all__ = [
     "TOKEN_ENV",
     "CloudflareAccess",
     "MissingCredentials",
+    "check_fields",
     "has_unknowns",
     "inputs_of",
     "whole",
@@ -132,3 +133,16 @@ def whole(value: object) -> object:
     if isinstance(value, float) and value.is_integer():
         return int(value)
     return value
+
+
+def check_fields(parsers: Mapping[str, Callable[[object], Any]], news: dict[str, Any]) -> CheckResult:
+    """One ``CheckFailure`` per field its parser refuses; values unknown during preview are not judged yet."""
+    failures: list[CheckFailure] = []
+    for name, parser in parsers.items():
+        if has_unknowns(news.get(name)):
+            continue
+        try:
+            parser(news.get(name))
+        except InvalidInput as exc:
+            failures.append(CheckFailure(name, str(exc)))
+    return CheckResult(news, failures)

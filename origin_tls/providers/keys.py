@@ -23,7 +23,7 @@ import pulumi.dynamic as dyn
 from .. import certs
 from ..baseline import KeyType, parse_hostnames, parse_key_type
 from ..errors import InvalidInput
-from ._common import has_unknowns, whole
+from ._common import check_fields, has_unknowns, whole
 
 __all__ = [
     "CLIENT_INPUT_FIELDS",
@@ -81,18 +81,6 @@ _CLIENT_PARSERS: dict[str, Callable[[object], Any]] = {
 }
 
 
-def _check(parsers: Mapping[str, Callable[[object], Any]], news: dict[str, Any]) -> dyn.CheckResult:
-    failures: list[dyn.CheckFailure] = []
-    for name, parser in parsers.items():
-        if has_unknowns(news.get(name)):
-            continue
-        try:
-            parser(news.get(name))
-        except InvalidInput as exc:
-            failures.append(dyn.CheckFailure(name, str(exc)))
-    return dyn.CheckResult(news, failures)
-
-
 def _parse(parsers: Mapping[str, Callable[[object], Any]], props: Mapping[str, Any]) -> dict[str, Any]:
     return {name: parser(props.get(name)) for name, parser in parsers.items()}
 
@@ -120,14 +108,32 @@ def _state(props: Mapping[str, Any]) -> dict[str, Any]:
     return {key: whole(value) for key, value in props.items() if key != "__provider"}
 
 
-class OriginKeyProvider(dyn.ResourceProvider):
-    """Makes the origin private key and CSR. No credentials, no shared state."""
+class _ReplaceOnlyProvider(dyn.ResourceProvider):
+    """Key material made once in ``create``: every input change replaces it, refresh keeps what state holds."""
+
+    parsers: Mapping[str, Callable[[object], Any]] = {}
 
     def check(self, olds: dict[str, Any], news: dict[str, Any]) -> dyn.CheckResult:
-        return _check(_KEY_PARSERS, news)
+        return check_fields(self.parsers, news)
 
     def diff(self, id_: str, olds: dict[str, Any], news: dict[str, Any]) -> dyn.DiffResult:
-        return _replacing_diff(_KEY_PARSERS, olds, news)
+        return _replacing_diff(self.parsers, olds, news)
+
+    def read(self, id_: str, props: dict[str, Any]) -> dyn.ReadResult:
+        return dyn.ReadResult(id_, _state(props))
+
+    def update(self, id_: str, olds: dict[str, Any], news: dict[str, Any]) -> dyn.UpdateResult:
+        # Every input replaces, so the engine never asks for an in-place update; keep the old material if it does.
+        return dyn.UpdateResult(outs=_state(olds))
+
+    def delete(self, id_: str, props: dict[str, Any]) -> None:
+        """Nothing outside the state holds the key (Cloudflare's copy goes with its own resource)."""
+
+
+class OriginKeyProvider(_ReplaceOnlyProvider):
+    """Makes the origin private key and CSR. No credentials, no shared state."""
+
+    parsers = _KEY_PARSERS
 
     def create(self, props: dict[str, Any]) -> dyn.CreateResult:
         spec = _parse(_KEY_PARSERS, props)
@@ -143,25 +149,11 @@ class OriginKeyProvider(dyn.ResourceProvider):
         }
         return dyn.CreateResult(id_=uuid.uuid4().hex, outs=outs)
 
-    def read(self, id_: str, props: dict[str, Any]) -> dyn.ReadResult:
-        return dyn.ReadResult(id_, _state(props))
 
-    def update(self, id_: str, olds: dict[str, Any], news: dict[str, Any]) -> dyn.UpdateResult:
-        # Every input replaces, so the engine never asks for an in-place update; keep the old key if it does.
-        return dyn.UpdateResult(outs=_state(olds))
-
-    def delete(self, id_: str, props: dict[str, Any]) -> None:
-        """Nothing outside the state holds the key."""
-
-
-class OriginPullCertificateProvider(dyn.ResourceProvider):
+class OriginPullCertificateProvider(_ReplaceOnlyProvider):
     """Makes an AOP client CA and a client certificate it signs. No credentials, no shared state."""
 
-    def check(self, olds: dict[str, Any], news: dict[str, Any]) -> dyn.CheckResult:
-        return _check(_CLIENT_PARSERS, news)
-
-    def diff(self, id_: str, olds: dict[str, Any], news: dict[str, Any]) -> dyn.DiffResult:
-        return _replacing_diff(_CLIENT_PARSERS, olds, news)
+    parsers = _CLIENT_PARSERS
 
     def create(self, props: dict[str, Any]) -> dyn.CreateResult:
         spec = _parse(_CLIENT_PARSERS, props)
@@ -184,15 +176,6 @@ class OriginPullCertificateProvider(dyn.ResourceProvider):
             "expires_on": info.not_after.isoformat(),
         }
         return dyn.CreateResult(id_=uuid.uuid4().hex, outs=outs)
-
-    def read(self, id_: str, props: dict[str, Any]) -> dyn.ReadResult:
-        return dyn.ReadResult(id_, _state(props))
-
-    def update(self, id_: str, olds: dict[str, Any], news: dict[str, Any]) -> dyn.UpdateResult:
-        return dyn.UpdateResult(outs=_state(olds))
-
-    def delete(self, id_: str, props: dict[str, Any]) -> None:
-        """Nothing outside the state holds the key; Cloudflare's copy goes with its own resource."""
 
 
 class OriginKey(dyn.Resource, module="origin-tls", name="OriginKey"):

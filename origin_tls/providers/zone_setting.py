@@ -19,7 +19,7 @@ import pulumi.dynamic as dyn
 from ..baseline import parse_zone_id
 from ..cloudflare import CloudflareClient
 from ..errors import InvalidInput
-from ._common import CloudflareAccess, has_unknowns
+from ._common import CloudflareAccess, check_fields
 
 __all__ = ["INPUT_FIELDS", "ZoneSettingPin", "ZoneSettingPinProvider", "parse_setting_id"]
 
@@ -74,15 +74,7 @@ class ZoneSettingPinProvider(CloudflareAccess, dyn.ResourceProvider):
         return {"zone_id": zone, "setting_id": setting, "value": live, "api_url": props.get("api_url")}
 
     def check(self, olds: dict[str, Any], news: dict[str, Any]) -> dyn.CheckResult:
-        failures: list[dyn.CheckFailure] = []
-        for name, parser in _PARSERS.items():
-            if has_unknowns(news.get(name)):
-                continue
-            try:
-                parser(news.get(name))
-            except InvalidInput as exc:
-                failures.append(dyn.CheckFailure(name, str(exc)))
-        return dyn.CheckResult(news, failures)
+        return check_fields(_PARSERS, news)
 
     def diff(self, id_: str, olds: dict[str, Any], news: dict[str, Any]) -> dyn.DiffResult:
         # ``olds`` are old outputs: after a refresh, ``value`` is the live value, so drift is a change here.
