@@ -44,6 +44,9 @@ def _hostname_aop_key(hostname: str) -> str:
 
 def _show(value: Any) -> str:
     if isinstance(value, dict):
+        if len(value) == 1 and isinstance(next(iter(value.values())), dict):
+            # security_header's one wrapper key says nothing; show what it wraps.
+            return _show(next(iter(value.values())))
         return ", ".join(f"{k}={_show(v)}" for k, v in value.items())
     if isinstance(value, bool):
         return "true" if value else "false"

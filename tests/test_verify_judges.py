@@ -178,6 +178,13 @@ def test_zone_each_drift_fails_its_own_check_only(setting: str, value: object, c
     assert set(statuses.values()) == {Status.PASS}
 
 
+def test_zone_security_header_is_shown_without_its_wrapper_key() -> None:
+    off = {"strict_transport_security": {"enabled": False, "max_age": 0}}
+    facts = ZoneFacts({**HARDENED, "security_header": off}, {})
+    check = next(c for c in judge_zone(facts, Baseline(), "a.example.com") if c.id == "zone.security_header")
+    assert check.observed == "enabled=false, max_age=0"
+
+
 def test_zone_unreadable_setting_is_inconclusive_with_the_reason() -> None:
     facts = ZoneFacts({k: v for k, v in HARDENED.items() if k != "ssl"}, {"ssl": "HTTP 403: needs Zone Settings Read"})
     check = next(c for c in judge_zone(facts, Baseline(), "a.example.com") if c.id == "zone.ssl")
