@@ -28,10 +28,12 @@ from .model import (
     TYPE_HANDSHAKE_VERIFICATION,
     TYPE_ORIGIN_CA_CERTIFICATE,
     TYPE_ZONE_SETTING,
+    TYPE_ZONE_SETTING_PIN,
     Rule,
     StackResource,
     Violation,
     is_handshake_verification,
+    zone_setting_props,
 )
 from .resources import ALLOWED_REQUEST_TYPES, RULE_SETTING_IDS, check_resource, remediate_resource
 from .stack import WEAK_SSL_MODES, check_stack, verified_zones
@@ -55,6 +57,7 @@ __all__ = [
     "TYPE_HANDSHAKE_VERIFICATION",
     "TYPE_ORIGIN_CA_CERTIFICATE",
     "TYPE_ZONE_SETTING",
+    "TYPE_ZONE_SETTING_PIN",
     "WEAK_SSL_MODES",
     "PolicyConfig",
     "Rule",
@@ -67,4 +70,5 @@ __all__ = [
     "parse_policy_config",
     "remediate_resource",
     "verified_zones",
+    "zone_setting_props",
 ]

@@ -8,7 +8,7 @@ names for pulumi-cloudflare resources (``settingId``, ``zoneId``, ``requestType`
 from __future__ import annotations
 
 import enum
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -22,10 +22,12 @@ __all__ = [
     "TYPE_HANDSHAKE_VERIFICATION",
     "TYPE_ORIGIN_CA_CERTIFICATE",
     "TYPE_ZONE_SETTING",
+    "TYPE_ZONE_SETTING_PIN",
     "Rule",
     "StackResource",
     "Violation",
     "is_handshake_verification",
+    "zone_setting_props",
 ]
 
 TYPE_ZONE_SETTING = "cloudflare:index/zoneSetting:ZoneSetting"
@@ -37,6 +39,8 @@ TYPE_AOP_HOSTNAME_CERTIFICATE = (
     "cloudflare:index/authenticatedOriginPullsHostnameCertificate:AuthenticatedOriginPullsHostnameCertificate"
 )
 AOP_CERTIFICATE_TYPES = frozenset({TYPE_AOP_CERTIFICATE, TYPE_AOP_HOSTNAME_CERTIFICATE})
+#: The component's own pin of ``ssl_automatic_mode`` (pulumi-cloudflare has no such setting): a zone setting too.
+TYPE_ZONE_SETTING_PIN = "pulumi-python:dynamic/origin-tls:ZoneSettingPin"
 #: ``class HandshakeVerification(pulumi.dynamic.Resource, module="origin-tls", name="HandshakeVerification")``.
 TYPE_HANDSHAKE_VERIFICATION = "pulumi-python:dynamic/origin-tls:HandshakeVerification"
 
@@ -98,3 +102,32 @@ class StackResource:
 def is_handshake_verification(resource_type: str) -> bool:
     """The package's verification resource, under its dynamic type token or any ``…:HandshakeVerification``."""
     return resource_type == TYPE_HANDSHAKE_VERIFICATION or resource_type.endswith(":HandshakeVerification")
+
+
+class _PinProps(Mapping[str, Any]):
+    """A ``ZoneSettingPin``'s raw input names (dynamic resources keep them) seen under ``ZoneSetting``'s schema names.
+    Lazy on purpose: a value is read only when a rule asks for it, since it may be unknown during preview."""
+
+    _NAMES = {"zoneId": "zone_id", "settingId": "setting_id", "value": "value"}
+
+    def __init__(self, props: Mapping[str, Any]) -> None:
+        self._props = props
+
+    def __getitem__(self, key: str) -> Any:
+        return self._props[self._NAMES.get(key, key)]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._NAMES)
+
+    def __len__(self) -> int:
+        return len(self._NAMES)
+
+
+def zone_setting_props(resource_type: str, props: Mapping[str, Any]) -> Mapping[str, Any] | None:
+    """``props`` under ZoneSetting's names when the resource sets a zone setting (``ZoneSetting`` or the component's
+    ``ZoneSettingPin``); ``None`` for any other resource."""
+    if resource_type == TYPE_ZONE_SETTING:
+        return props
+    if resource_type == TYPE_ZONE_SETTING_PIN:
+        return _PinProps(props)
+    return None

@@ -23,6 +23,7 @@ from .model import (
     TYPE_ZONE_SETTING,
     Rule,
     Violation,
+    zone_setting_props,
 )
 
 __all__ = ["ALLOWED_REQUEST_TYPES", "RULE_SETTING_IDS", "check_resource", "remediate_resource"]
@@ -180,11 +181,12 @@ def _aop_enabled(resource_type: str, props: Mapping[str, Any], config: PolicyCon
 def check_resource(rule: Rule, resource_type: str, props: Mapping[str, Any], config: PolicyConfig) -> list[Violation]:
     """The violations of ``rule`` by one resource; ``[]`` when it complies or the rule does not govern it."""
     messages: list[str] = []
-    if rule in _ZONE_CHECKS and resource_type == TYPE_ZONE_SETTING:
-        setting_id = _setting_id(props)
+    setting = zone_setting_props(resource_type, props)
+    if rule in _ZONE_CHECKS and setting is not None:
+        setting_id = _setting_id(setting)
         if setting_id in RULE_SETTING_IDS[rule]:
             # Read the value only for a governed setting: it may be unknown during preview (see module docstring).
-            messages = _ZONE_CHECKS[rule](setting_id, props.get("value"), config)
+            messages = _ZONE_CHECKS[rule](setting_id, setting.get("value"), config)
     elif rule in (Rule.ORIGIN_CA_CERTIFICATE, Rule.ORIGIN_CA_ECDSA) and resource_type == TYPE_ORIGIN_CA_CERTIFICATE:
         messages = _origin_ca(props, config, ecdsa=rule is Rule.ORIGIN_CA_ECDSA)
     elif rule is Rule.AOP_ENABLED:

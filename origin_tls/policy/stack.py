@@ -13,11 +13,11 @@ from ..baseline import SslMode
 from .config import PolicyConfig
 from .model import (
     BASELINE_SETTING_IDS,
-    TYPE_ZONE_SETTING,
     Rule,
     StackResource,
     Violation,
     is_handshake_verification,
+    zone_setting_props,
 )
 
 __all__ = ["WEAK_SSL_MODES", "check_stack", "verified_zones"]
@@ -51,12 +51,13 @@ def _unverified_zones(resources: list[StackResource]) -> list[Violation]:
     first_setting: dict[str, StackResource] = {}
     settings_per_zone: dict[str, list[str]] = {}
     for resource in resources:
-        if resource.type != TYPE_ZONE_SETTING:
+        setting = zone_setting_props(resource.type, resource.props)
+        if setting is None:
             continue
-        setting_id = resource.props.get("settingId")
+        setting_id = setting.get("settingId")
         if not isinstance(setting_id, str) or setting_id not in BASELINE_SETTING_IDS:
             continue
-        zone = _zone_id(resource.props)
+        zone = _zone_id(setting)
         if zone is None or zone in verified:
             continue
         first_setting.setdefault(zone, resource)
@@ -75,11 +76,12 @@ def _unverified_zones(resources: list[StackResource]) -> list[Violation]:
 def _weak_ssl(resources: list[StackResource]) -> list[Violation]:
     violations = []
     for resource in resources:
-        if resource.type != TYPE_ZONE_SETTING or resource.props.get("settingId") != "ssl":
+        setting = zone_setting_props(resource.type, resource.props)
+        if setting is None or setting.get("settingId") != "ssl":
             continue
-        value = resource.props.get("value")
+        value = setting.get("value")
         if value in WEAK_SSL_MODES:
-            zone = _zone_id(resource.props) or "(unknown zone)"
+            zone = _zone_id(setting) or "(unknown zone)"
             violations.append(
                 Violation(
                     Rule.ZONE_SSL_NOT_WEAK,

@@ -21,6 +21,7 @@ from origin_tls.policy import (
     TYPE_HANDSHAKE_VERIFICATION,
     TYPE_ORIGIN_CA_CERTIFICATE,
     TYPE_ZONE_SETTING,
+    TYPE_ZONE_SETTING_PIN,
     PolicyConfig,
     Rule,
     StackResource,
@@ -426,3 +427,25 @@ def test_all_is_honest() -> None:
     for name in rules.__all__:
         assert hasattr(rules, name), name
     assert {rule.value for rule in Rule} >= {"zone-ssl-mode", "zone-handshake-verification"}
+
+
+# -- the component's ssl_automatic_mode pin is a zone setting too ------------------------------------------------
+
+
+def pin(value: Any, zone: str = ZONE) -> dict[str, Any]:
+    # A dynamic resource's inputs keep their raw names.
+    return {"zone_id": zone, "setting_id": "ssl_automatic_mode", "value": value}
+
+
+def test_the_ssl_automatic_mode_pin_is_judged_like_a_zone_setting() -> None:
+    assert check_resource(Rule.SSL_MODE, TYPE_ZONE_SETTING_PIN, pin("custom"), DEFAULT) == []
+    (violation,) = check_resource(Rule.SSL_MODE, TYPE_ZONE_SETTING_PIN, pin("auto"), DEFAULT)
+    assert "'custom'" in violation.message
+
+
+def test_a_zone_with_only_the_pin_still_needs_a_verification() -> None:
+    urn = f"urn:pulumi:dev::site::{TYPE_ZONE_SETTING_PIN}::web-ssl-automatic-mode"
+    stack = [StackResource(TYPE_ZONE_SETTING_PIN, urn, pin("custom"))]
+    (violation,) = check_stack(Rule.ZONE_VERIFIED, stack, DEFAULT)
+    assert violation.urn == urn
+    assert check_stack(Rule.ZONE_VERIFIED, [*stack, verification({"zone_id": ZONE})], DEFAULT) == []
