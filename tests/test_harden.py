@@ -26,11 +26,8 @@ def zone() -> ZoneState:
 
 @pytest.fixture
 def api(zone: ZoneState) -> Iterator[ApiServer]:
-    server = ApiServer(zone).start()
-    try:
+    with ApiServer(zone) as server:
         yield server
-    finally:
-        server.stop()
 
 
 @pytest.fixture
