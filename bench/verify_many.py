@@ -19,6 +19,8 @@ import sys
 import tempfile
 import time
 import tracemalloc
+from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -35,23 +37,19 @@ DOMAIN = "bench.test"
 
 def _probe_times(target: Target, options: VerifyOptions) -> dict[str, float]:
     """Each probe of one target alone, one after the other: the floor a concurrent run cannot beat."""
-    assert target.origin is not None
-    timeout = options.timeout
-    calls = {
-        **{
-            f"tls {v.value}": (
-                lambda v=v: probes.probe_tls_version(target.edge_endpoint, target.hostname, v, timeout=timeout)
-            )
-            for v in TlsVersion
-        },
+    origin = target.origin
+    assert origin is not None
+    timeout, edge, host = options.timeout, target.edge_endpoint, target.hostname
+    calls: dict[str, Callable[[], object]] = {
+        **{f"tls {v.value}": partial(probes.probe_tls_version, edge, host, v, timeout=timeout) for v in TlsVersion},
         "https": lambda: probes.probe_https(
             target.edge_endpoint, target.hostname, ca_pem=options.edge_ca_pem, timeout=timeout
         ),
         "redirect": lambda: probes.probe_http_redirect(target.edge_http_endpoint, target.hostname, timeout=timeout),
-        "origin cert": lambda: probes.fetch_certificate(target.origin, target.hostname, timeout=timeout),  # type: ignore[arg-type]
-        "pull": lambda: probes.probe_origin_pull(target.origin, target.hostname, timeout=timeout),  # type: ignore[arg-type]
+        "origin cert": lambda: probes.fetch_certificate(origin, target.hostname, timeout=timeout),
+        "pull": lambda: probes.probe_origin_pull(origin, target.hostname, timeout=timeout),
         "pull+client": lambda: probes.probe_origin_pull(
-            target.origin,  # type: ignore[arg-type]
+            origin,
             target.hostname,
             client_cert_pem=options.client_cert_pem,
             client_key_pem=options.client_key_pem,

@@ -10,7 +10,7 @@ from __future__ import annotations
 import enum
 import math
 import os
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -28,7 +28,6 @@ __all__ = [
     "KeyType",
     "SslMode",
     "TlsVersion",
-    "describe_allowed",
     "parse_aop_mode",
     "parse_baseline",
     "parse_endpoint",
@@ -398,8 +397,3 @@ def parse_baseline(
         preload=bool(hsts_preload),
     )
     return Baseline(min_tls=floor, hsts=hsts, aop=None if aop is None else parse_aop_mode(aop))
-
-
-def describe_allowed(values: Sequence[object] | Mapping[str, object]) -> str:
-    """``one of a, b, c`` for messages."""
-    return "one of " + ", ".join(str(v) for v in values)

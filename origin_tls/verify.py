@@ -22,13 +22,14 @@ import httpx
 from . import certs, probes
 from .baseline import Baseline, Endpoint, TlsVersion, parse_timeout
 from .cloudflare import DEFAULT_API_URL, CloudflareClient
-from .errors import InvalidInput
+from .errors import CloudflareError, InvalidInput
 from .hsts import judge_hsts
 from .report import ZONE_CHECK_IDS, Check, Report, Status, TargetReport
-from .zone import ZoneFacts, describe_read_error, judge_zone, read_zone_fact, zone_fact_keys
+from .zone import ZoneFacts, judge_zone, read_zone_fact, zone_fact_keys
 
 __all__ = [
     "MAX_WORKERS",
+    "NO_TOKEN",
     "Target",
     "VerifyOptions",
     "ZoneFacts",
@@ -44,6 +45,8 @@ __all__ = [
     "verify",
 ]
 
+#: Why the zone checks are inconclusive when --zone-id comes without a token.
+NO_TOKEN = "no API token: set CLOUDFLARE_API_TOKEN (needs Zone Settings Read, SSL and Certificates Read)"  # noqa: S105
 #: Upper bound on concurrent probes. Each is one socket waiting on a peer, so threads are cheap; the bound keeps
 #: 50 targets (about 450 probes) from opening hundreds of sockets at once against one edge.
 MAX_WORKERS = 64
@@ -261,17 +264,13 @@ def verify(
         jobs.update(_probe_jobs(f"target{index}", target, baseline, options))
 
     client: CloudflareClient | None = None
-    zone_error = ""
-    if options.zone_id is not None:
-        if not api_token:
-            zone_error = "no API token: set CLOUDFLARE_API_TOKEN (needs Zone Settings Read, SSL and Certificates Read)"
-        else:
-            client = CloudflareClient(
-                api_token, base_url=options.api_url, timeout=timeout, transport=api_transport, max_retries=2
-            )
-            zone_id = options.zone_id
-            for key in zone_fact_keys(baseline, [t.hostname for t in targets]):
-                jobs["zone", key] = partial(read_zone_fact, client, zone_id, key)
+    zone_keys = zone_fact_keys(baseline, [t.hostname for t in targets]) if options.zone_id is not None else []
+    if options.zone_id is not None and api_token:
+        client = CloudflareClient(
+            api_token, base_url=options.api_url, timeout=timeout, transport=api_transport, max_retries=2
+        )
+        for key in zone_keys:
+            jobs["zone", key] = partial(read_zone_fact, client, options.zone_id, key)
 
     try:
         outcomes = _run_all(jobs)
@@ -279,12 +278,13 @@ def verify(
         if client is not None:
             client.close()
 
-    zone_outcomes = {key: value for (scope, key), value in outcomes.items() if scope == "zone"}
+    # Without a token every read "failed" the same way: the zone judges turn that into inconclusive checks.
+    zone_outcomes = {key: outcomes.get(("zone", key), _Failure(NO_TOKEN)) for key in zone_keys}
     facts = ZoneFacts(
         values={key: value for key, value in zone_outcomes.items() if not isinstance(value, _Failure)},
         errors={key: value.message for key, value in zone_outcomes.items() if isinstance(value, _Failure)},
     )
-    context = _Context(baseline, options, trusted, expected_cert, facts, zone_error)
+    context = _Context(baseline, options, trusted, expected_cert, facts)
     return Report(tuple(_judge_target(f"target{i}", t, outcomes, context) for i, t in enumerate(targets)))
 
 
@@ -295,7 +295,6 @@ class _Context:
     trusted: Sequence[Any] | None
     expected_cert: Any | None
     facts: ZoneFacts
-    zone_error: str
 
 
 def _judge_target(key: str, target: Target, outcomes: Mapping[tuple[str, str], Any], ctx: _Context) -> TargetReport:
@@ -342,10 +341,6 @@ def _judge_target(key: str, target: Target, outcomes: Mapping[tuple[str, str], A
         checks.append(_judged("origin.aop_client", got("pull_client"), judge_origin_aop_client))
     if options.zone_id is None:
         checks += [_skipped(cid, "no --zone-id given") for cid in ZONE_CHECK_IDS]
-    elif ctx.zone_error:
-        checks += [Check(cid, Status.INCONCLUSIVE, detail=ctx.zone_error) for cid in ZONE_CHECK_IDS]
-        if not baseline.aop_required:
-            checks[-1] = _skipped("zone.aop", "AOP not required (--no-aop)")
     else:
         checks += judge_zone(ctx.facts, baseline, host)
     return TargetReport(host, tuple(checks))
@@ -392,8 +387,16 @@ def _judged(check_id: str, outcome: Any, judge: Callable[[Any], Check]) -> Check
     return judge(outcome)
 
 
+def _describe(exc: BaseException) -> str:
+    # CloudflareError messages are built without the token. Anything else is a bug of ours, told by its type only:
+    # its text might quote what it was handed (a PEM, a header).
+    if isinstance(exc, CloudflareError):
+        return str(exc)
+    return f"unexpected {type(exc).__name__} (a bug in origin-tls: please report it)"
+
+
 def _run_all(jobs: Mapping[tuple[str, str], Callable[[], Any]]) -> dict[tuple[str, str], Any]:
-    """Run every job concurrently. A job that raises becomes a ``_Failure`` (zone reads) — probes never raise."""
+    """Run every job concurrently. A job that raises becomes a ``_Failure`` (zone reads raise; probes should not)."""
     results: dict[tuple[str, str], Any] = {}
     if not jobs:
         return results
@@ -404,5 +407,5 @@ def _run_all(jobs: Mapping[tuple[str, str], Callable[[], Any]]) -> dict[tuple[st
             try:
                 results[key] = future.result()
             except Exception as exc:  # recorded as data, judged inconclusive
-                results[key] = _Failure(describe_read_error(exc))
+                results[key] = _Failure(_describe(exc))
     return results

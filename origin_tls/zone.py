@@ -12,10 +12,10 @@ from typing import Any
 
 from .baseline import AopMode, Baseline
 from .cloudflare import CloudflareClient
-from .errors import CloudflareError, NotFoundError
+from .errors import NotFoundError
 from .report import Check, Status
 
-__all__ = ["ZONE_SETTING_IDS", "ZoneFacts", "describe_read_error", "judge_zone", "read_zone_fact", "zone_fact_keys"]
+__all__ = ["ZONE_SETTING_IDS", "ZoneFacts", "judge_zone", "read_zone_fact", "zone_fact_keys"]
 
 
 @dataclass(frozen=True)
@@ -105,7 +105,9 @@ def _judge_zone_aop(facts: ZoneFacts, baseline: Baseline, hostname: str) -> Chec
         return Check("zone.aop", Status.PASS, expected, observed)
     missing = [level for level in wanted if level in unread]
     if missing:
-        detail = "; ".join(f"{level.value}: {unread[level]}" for level in missing)
+        # One reason once (e.g. a missing token), several reasons each with its level.
+        reasons = {unread[level] for level in missing}
+        detail = reasons.pop() if len(reasons) == 1 else "; ".join(f"{lv.value}: {unread[lv]}" for lv in missing)
         return Check("zone.aop", Status.INCONCLUSIVE, expected, observed, detail)
     return Check("zone.aop", Status.FAIL, expected, observed)
 
@@ -153,10 +155,3 @@ def zone_fact_keys(baseline: Baseline, hostnames: Sequence[str]) -> list[str]:
     if baseline.aop_required and baseline.aop in (None, AopMode.HOSTNAME):
         keys += [_hostname_aop_key(h) for h in hostnames]
     return keys
-
-
-def describe_read_error(exc: BaseException) -> str:
-    # CloudflareError messages are built without the token; anything else is summarised by type only.
-    if isinstance(exc, CloudflareError):
-        return str(exc)
-    return f"{type(exc).__name__} while reading the setting"

@@ -142,6 +142,14 @@ def _nobody_connected(sock: socket.socket) -> bool:
     return False
 
 
+def test_the_listener_does_see_a_probe(listener: socket.socket) -> None:
+    # The twin of "probes nothing": with good input the same command connects, so the listener can tell.
+    edge = f"127.0.0.1:{listener.getsockname()[1]}"
+    code, _, _ = run("verify", HOST, "--edge", edge, "--edge-http", edge, "--timeout", "0.5")
+    assert code == 3
+    assert not _nobody_connected(listener)
+
+
 @pytest.mark.parametrize(
     ("extra", "message"),
     [
