@@ -8,11 +8,14 @@ is refused the same way, with the field, the value and what is allowed, before a
 from __future__ import annotations
 
 import enum
+import ipaddress
 import math
 import os
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlsplit
 
 from .errors import InvalidInput
 
@@ -29,6 +32,7 @@ __all__ = [
     "SslMode",
     "TlsVersion",
     "parse_aop_mode",
+    "parse_api_url",
     "parse_baseline",
     "parse_endpoint",
     "parse_hostname",
@@ -397,3 +401,50 @@ def parse_baseline(
         preload=bool(hsts_preload),
     )
     return Baseline(min_tls=floor, hsts=hsts, aop=None if aop is None else parse_aop_mode(aop))
+
+
+_API_URL_ALLOWED = "an https:// URL, or http:// only with a loopback host (127.0.0.0/8, ::1, localhost)"
+
+
+def parse_api_url(value: object, *, field_name: str = "api_url") -> str:
+    """A Cloudflare API base URL, trailing slash dropped.
+
+    ``https://``, or ``http://`` only for a loopback host (127.0.0.0/8, ``::1``, ``localhost``): the API token travels
+    in a header and must never cross a network in clear text (DESIGN.md "Bounds and trust"; issue 8). No user info,
+    query or fragment, and no backslash, whitespace or percent-escape in the host, so that every URL parser sees the
+    same host as this check does (WHATWG parsers read ``\\`` as ``/``, RFC 3986 parsers do not).
+    """
+    if not isinstance(value, str):
+        raise InvalidInput(field_name, value, _API_URL_ALLOWED)
+    text = value.strip()
+    # A password in the URL is not echoed in the message.
+    shown = re.sub(r"//[^/@]*@", "//<redacted>@", text)
+    try:
+        parts = urlsplit(text)
+        host = parts.hostname or ""
+        parts.port  # noqa: B018 (raises ValueError for a port that is not 0-65535)
+    except ValueError:
+        raise InvalidInput(field_name, shown, _API_URL_ALLOWED) from None
+    scheme = parts.scheme.lower()
+    if (
+        scheme not in ("https", "http")
+        or not host
+        or "@" in parts.netloc
+        or parts.query
+        or parts.fragment
+        or text.endswith(("?", "#"))
+        or any(ch.isspace() or ch in "\\%" or not ch.isprintable() for ch in text)
+    ):
+        raise InvalidInput(field_name, shown, _API_URL_ALLOWED)
+    if scheme == "http" and not _is_loopback(host):
+        raise InvalidInput(field_name, shown, _API_URL_ALLOWED)
+    return text.rstrip("/")
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False

@@ -12,7 +12,6 @@ import os
 import sys
 from collections.abc import Sequence
 from typing import TextIO
-from urllib.parse import urlsplit
 
 from . import certs
 from .baseline import (
@@ -20,6 +19,7 @@ from .baseline import (
     DEFAULT_TIMEOUT,
     AopMode,
     Baseline,
+    parse_api_url,
     parse_baseline,
     parse_endpoint,
     parse_hostnames,
@@ -91,10 +91,7 @@ def _read_text(path: str | None, field_name: str) -> str | None:
 
 
 def _api_url(value: str) -> str:
-    parts = urlsplit(value)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise InvalidInput("--api-url", value, "an http(s) URL such as https://api.cloudflare.com/client/v4")
-    return value.rstrip("/")
+    return parse_api_url(value, field_name="--api-url")
 
 
 def _build(args: argparse.Namespace) -> tuple[list[Target], VerifyOptions, Baseline]:
