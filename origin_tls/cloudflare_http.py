@@ -189,15 +189,17 @@ class ApiSession:
         label = f"{method} {path}"
         deadline = CallDeadline(self._call_budget, self._rate.clock)
         attempts = self._max_retries + 1
+        previous = ""  # what went wrong with the try before, told when the budget ends the next one
         for attempt in range(attempts):
             last = attempt == attempts - 1
+            backoff = self._backoff(attempt)
             self._admit(deadline, label)
             try:
                 status, headers, raw = self._send(method, path, json, params, deadline)
             except DeadlineReached:
                 raise TransportError(
                     f"{label}: no complete answer from the Cloudflare API within the call budget of "
-                    f"{self._call_budget:g} s"
+                    f"{self._call_budget:g} s{previous}"
                 ) from None
             except AnswerTooLarge:
                 raise ResponseError(
@@ -206,24 +208,27 @@ class ApiSession:
             except httpx.RequestError as exc:
                 # A failure to connect means the request was never sent, so even a POST may be repeated.
                 never_sent = isinstance(exc, (httpx.ConnectError, httpx.ConnectTimeout))
-                if not last and (method != "POST" or never_sent):
-                    self._wait(deadline, self._backoff(attempt), label, type(exc).__name__, attempt, attempts)
+                retry = not last and (method != "POST" or never_sent) and backoff < deadline.remaining()
+                if retry:
+                    previous = self._redact(f" (the try before: {type(exc).__name__}: {exc})")
+                    self._wait(backoff, label, type(exc).__name__, attempt, attempts)
                     continue
                 tries = f" after {attempt + 1} tries" if attempt else ""
                 raise TransportError(
                     self._redact(f"{label}: no answer from the Cloudflare API{tries} ({type(exc).__name__}: {exc})")
                 ) from exc
-            if status == 429 and not last:
+            if status == 429:
                 retry_after = parse_retry_after(headers.get("Retry-After"))
-                delay = self._backoff(attempt) if retry_after is None else min(retry_after, self._max_backoff)
+                delay = backoff if retry_after is None else min(retry_after, self._max_backoff)
                 # Cloudflare limits the token, not the request: everyone sharing the budget waits (issue 10).
                 self._rate.pause(delay)
-                _log.info(
-                    "%s: HTTP 429; the run pauses %.1f s (try %d of %d next)", label, delay, attempt + 2, attempts
-                )
-                continue
-            if status >= 500 and not last and method != "POST":
-                self._wait(deadline, self._backoff(attempt), label, f"HTTP {status}", attempt, attempts)
+                if not last:
+                    _log.info("%s: HTTP 429; the run pauses %.1f s (try %d of %d)", label, delay, attempt + 2, attempts)
+                    previous = " (the try before: HTTP 429)"
+                    continue
+            if status >= 500 and not last and method != "POST" and backoff < deadline.remaining():
+                previous = f" (the try before: HTTP {status})"
+                self._wait(backoff, label, f"HTTP {status}", attempt, attempts)
                 continue
             return self._parse(
                 status, headers, raw, label, permission=permission, zone=zone, what=what, envelope=envelope
@@ -342,9 +347,7 @@ class ApiSession:
         ceiling = min(self._max_backoff, _BACKOFF_BASE * 2.0**attempt)
         return ceiling * (0.5 + 0.5 * self._random.random())
 
-    def _wait(self, deadline: CallDeadline, delay: float, label: str, reason: str, attempt: int, attempts: int) -> None:
-        # A backoff never outlasts the call: the last try still gets the rest of the budget.
-        delay = min(delay, max(0.0, deadline.remaining()))
+    def _wait(self, delay: float, label: str, reason: str, attempt: int, attempts: int) -> None:
         _log.info("%s: %s; try %d of %d in %.1f s", label, reason, attempt + 2, attempts, delay)
         self._sleep(delay)
 
