@@ -25,7 +25,7 @@ from .cloudflare import DEFAULT_API_URL, CloudflareClient
 from .errors import CloudflareError, InvalidInput
 from .hsts import judge_hsts
 from .report import ZONE_CHECK_IDS, Check, Report, Status, TargetReport
-from .zone import ZoneFacts, judge_zone, read_zone_fact, zone_fact_keys
+from .zone import ZoneFacts, judge_zone, judge_zone_aop_certificate, read_zone_fact, zone_fact_keys
 
 __all__ = [
     "MAX_WORKERS",
@@ -264,7 +264,8 @@ def verify(
         jobs.update(_probe_jobs(f"target{index}", target, baseline, options))
 
     client: CloudflareClient | None = None
-    zone_keys = zone_fact_keys(baseline, [t.hostname for t in targets]) if options.zone_id is not None else []
+    hostnames, certificate = [t.hostname for t in targets], options.client_cert_pem is not None
+    zone_keys = zone_fact_keys(baseline, hostnames, aop_certificate=certificate) if options.zone_id is not None else []
     if options.zone_id is not None and api_token:
         client = CloudflareClient(
             api_token, base_url=options.api_url, timeout=timeout, transport=api_transport, max_retries=2
@@ -340,9 +341,10 @@ def _judge_target(key: str, target: Target, outcomes: Mapping[tuple[str, str], A
     else:
         checks.append(_judged("origin.aop_client", got("pull_client"), judge_origin_aop_client))
     if options.zone_id is None:
-        checks += [_skipped(cid, "no --zone-id given") for cid in ZONE_CHECK_IDS]
+        checks += [_skipped(cid, "no --zone-id given") for cid in (*ZONE_CHECK_IDS, "zone.aop_certificate")]
     else:
         checks += judge_zone(ctx.facts, baseline, host)
+        checks.append(judge_zone_aop_certificate(ctx.facts, baseline, host, client_cert_pem=options.client_cert_pem))
     return TargetReport(host, tuple(checks))
 
 

@@ -256,7 +256,12 @@ def _presented(facts: ZoneFacts, hostname: str) -> _Presented | Check:
                 cid,
                 Status.FAIL,
                 observed=f"zone-level AOP enabled, no active zone-level certificate ({seen})",
-                detail="Cloudflare has no zone-level certificate of ours to present",
+                detail="Cloudflare has no zone-level certificate to present: "
+                + (
+                    "it falls back to its global certificate"
+                    if facts.values.get("tls_client_auth") == "on"
+                    else "it sends none"
+                ),
             )
         newest = max(active, key=_uploaded)
         return _Presented("zone-level", newest, ("active",))
