@@ -21,6 +21,7 @@ import httpx
 from .baseline import parse_timeout
 from .cloudflare_limits import (
     DEFAULT_MAX_ANSWER_BYTES,
+    AnswerCompressed,
     AnswerTooLarge,
     CallDeadline,
     DeadlineReached,
@@ -201,6 +202,8 @@ class ApiSession:
                     f"{label}: no complete answer from the Cloudflare API within the call budget of "
                     f"{self._call_budget:g} s{previous}"
                 ) from None
+            except AnswerCompressed:
+                raise ResponseError(f"{label}: the answer is compressed although identity was asked for") from None
             except AnswerTooLarge:
                 raise ResponseError(
                     f"{label}: the answer is larger than {self._max_answer_bytes} bytes (the bound on API answers)"
@@ -328,8 +331,6 @@ class ApiSession:
                 f"redirects are not followed: the API token is sent to {self._base_url} only",
                 status=status,
             )
-        if headers.get("Content-Encoding", "identity").strip().lower() != "identity":
-            raise ResponseError(f"{label}: the answer is compressed although identity was asked for", status=status)
         if not 200 <= status < 300:
             raise ResponseError(f"{label}: Cloudflare answered HTTP {status}{suffix}", status=status, codes=codes)
         if not isinstance(body, dict) or not isinstance(body.get("success"), bool):

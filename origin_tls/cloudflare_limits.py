@@ -33,6 +33,7 @@ __all__ = [
     "CLOUDFLARE_RATE_PERIOD",
     "CLOUDFLARE_RATE_REQUESTS",
     "DEFAULT_MAX_ANSWER_BYTES",
+    "AnswerCompressed",
     "AnswerTooLarge",
     "CallDeadline",
     "DeadlineReached",
@@ -53,6 +54,10 @@ class DeadlineReached(Exception):
 
 class AnswerTooLarge(Exception):
     """The answer is longer than the byte bound (turned into a ``ResponseError`` by the client)."""
+
+
+class AnswerCompressed(Exception):
+    """The answer is compressed although ``identity`` was asked for: its size after inflating is unbounded."""
 
 
 class RateBudget:
@@ -175,7 +180,10 @@ class CallDeadline:
 
 def read_bounded(response: httpx.Response, deadline: CallDeadline, max_bytes: int) -> bytes:
     """The raw body of a streamed ``response``: :class:`AnswerTooLarge` past ``max_bytes`` (announced or read),
-    :class:`DeadlineReached` once the deadline passes between chunks."""
+    :class:`AnswerCompressed` for a ``Content-Encoding`` other than identity, :class:`DeadlineReached` once the
+    deadline passes between chunks."""
+    if response.headers.get("Content-Encoding", "identity").strip().lower() not in ("", "identity"):
+        raise AnswerCompressed
     announced = response.headers.get("Content-Length", "")
     if announced.strip().isdigit() and int(announced) > max_bytes:
         raise AnswerTooLarge(int(announced))

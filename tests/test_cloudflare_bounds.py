@@ -7,6 +7,7 @@ Time bounds are correctness bounds (a hang fails them, a slow machine does not):
 from __future__ import annotations
 
 import contextlib
+import gzip
 import socket
 import socketserver
 import threading
@@ -453,3 +454,58 @@ def test_a_retry_after_shared_by_threads_holds_back_requests_sent_after_it(
     assert second == "strict"
     assert len(seen) == 3
     assert all(t - seen[0] >= 1.0 for t in seen[1:])
+
+
+# -- the options of the bounds ----------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("option", "value"),
+    [
+        ("call_budget", 0),
+        ("call_budget", -1.0),
+        ("call_budget", float("inf")),
+        ("call_budget", True),
+        ("rate_budget", "1200/300"),
+        ("max_answer_bytes", 0),
+        ("max_answer_bytes", 1.5),
+    ],
+)
+def test_bad_bound_options_are_refused(option: str, value: Any) -> None:
+    with pytest.raises(InvalidInput) as caught:
+        CloudflareClient(TOKEN, transport=httpx.MockTransport(lambda r: httpx.Response(500)), **{option: value})
+    assert option in str(caught.value)
+
+
+@pytest.mark.parametrize(("requests", "period"), [(0, 300.0), (True, 300.0), (1200, 0), (1200, float("nan"))])
+def test_a_rate_budget_needs_a_positive_size_and_period(requests: Any, period: Any) -> None:
+    with pytest.raises(ValueError):
+        RateBudget(requests, period)
+
+
+def test_the_answer_bound_is_the_clients(faulty: Callable[[Behaviour], FaultyApi]) -> None:
+    # The same good answer passes under the default bound and is refused, naming the bound, under a smaller one.
+    transport = httpx.MockTransport(lambda request: httpx.Response(200, content=OK_BODY))
+    with CloudflareClient(TOKEN, transport=transport) as roomy:
+        assert roomy.get_setting(ZONE, "ssl") == "strict"
+    with (
+        CloudflareClient(TOKEN, transport=transport, max_answer_bytes=len(OK_BODY) - 1) as tight,
+        pytest.raises(ResponseError) as caught,
+    ):
+        tight.get_setting(ZONE, "ssl")
+    assert f"larger than {len(OK_BODY) - 1} bytes" in str(caught.value)
+
+
+def test_a_compressed_answer_is_refused_because_identity_was_asked(faulty: Callable[[Behaviour], FaultyApi]) -> None:
+    seen: list[str] = []
+
+    def gzipped(request: httpx.Request) -> httpx.Response:
+        seen.append(request.headers.get("accept-encoding", ""))
+        return httpx.Response(200, content=gzip.compress(OK_BODY), headers={"Content-Encoding": "gzip"})
+
+    with (
+        CloudflareClient(TOKEN, transport=httpx.MockTransport(gzipped)) as cf,
+        pytest.raises(ResponseError, match="compressed"),
+    ):
+        cf.get_setting(ZONE, "ssl")
+    assert seen == ["identity"]
