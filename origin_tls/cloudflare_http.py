@@ -96,11 +96,7 @@ class ApiSession:
         self._base_url = parse_base_url(base_url)
         timeout = parse_timeout(timeout)
         budget = CALL_BUDGET_FACTOR * timeout if call_budget is None else call_budget
-        if (
-            isinstance(budget, bool)
-            or not isinstance(budget, (int, float))
-            or not (math.isfinite(budget) and budget > 0)
-        ):
+        if not _positive_seconds(budget):
             raise InvalidInput("call_budget", call_budget, "a number of seconds greater than 0")
         if rate_budget is not None and not isinstance(rate_budget, RateBudget):
             raise InvalidInput("rate_budget", rate_budget, "a RateBudget or None")
@@ -186,7 +182,7 @@ class ApiSession:
         params: Mapping[str, Any] | None = None,
         envelope: bool = False,
     ) -> Any:
-        """Send one request with the retry policy of the module doc; return ``result`` (or the whole envelope)."""
+        """One call with the retry policy and bounds of :mod:`origin_tls.cloudflare`; ``result`` (or the envelope)."""
         label = f"{method} {path}"
         deadline = CallDeadline(self._call_budget, self._rate.clock)
         attempts = self._max_retries + 1
