@@ -115,7 +115,7 @@ class _Shown:
 def _shown(value: object) -> object:
     if isinstance(value, str) and len(value) > _LONGEST_SHOWN:
         return _Shown(repr(value[:_LONGEST_SHOWN]) + "...")
-    if value is None or isinstance(value, (str, int, float, bool)):
+    if value is None or isinstance(value, (str, int, float, bool)) or value in ([], {}):
         return value
     return _Shown(f"a {type(value).__name__}")
 
@@ -295,7 +295,8 @@ class _Resolver:
         cert, key = get("client_cert"), get("client_key")
         if (cert is None) != (key is None):
             missing = "client_key" if key is None else "client_cert"
-            raise InvalidInput(name(missing), None, f"given together with {name('client_cert')}/{name('client_key')}")
+            pair = "--client-cert/--client-key" if name is _flag else "client_cert/client_key"
+            raise InvalidInput(name(missing), None, f"given together with {pair}")
         # The client certificate/key pair check (certs.check_key_pair, hostile branch) belongs here: once per pair.
         pems = [get(k) for k in ("origin_ca", "origin_cert", "edge_ca", "client_cert", "client_key")]
         values = (*[None if pem is None else pem.path for pem in pems], get("zone_id"), get("api_url", DEFAULT_API_URL))
