@@ -21,16 +21,12 @@ the key, with what is allowed: an unreadable, oversized (:data:`MAX_INVENTORY_BY
 given twice, an unknown key, a bad value, and any key that looks like a credential (the API token is read only from
 ``CLOUDFLARE_API_TOKEN``; its value is never shown).
 
-YAML is read with PyYAML's safe loader: no object construction, so nothing in the file runs. Anchors and aliases
-are allowed (they are plain YAML) and harmless here: PyYAML shares an aliased node instead of copying it, every
-value must be a scalar and anything else is refused by its type without being walked or shown, so an alias "bomb"
-costs neither memory nor time; the size bound caps the rest.
+Reading the file (size bound, safe YAML, strict JSON, keys once, alias "bombs") is ``inventory_file``'s.
 """
 
 from __future__ import annotations
 
 import functools
-import json
 import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -56,11 +52,11 @@ from .baseline import (
 )
 from .cloudflare import DEFAULT_API_URL
 from .errors import InvalidInput
+from .inventory_file import Shown, read_document, shown
 from .verify import Target, VerifyOptions
 
 __all__ = [
     "KEYS",
-    "MAX_INVENTORY_BYTES",
     "MAX_MIN_DAYS",
     "build_targets",
     "load_inventory",
@@ -87,8 +83,6 @@ KEYS: tuple[str, ...] = (
     "aop",
     "min_days",
 )
-#: A 1,000-target inventory is about 200 KiB; 16 MiB leaves room for any fleet and bounds a hostile file.
-MAX_INVENTORY_BYTES = 16 * 1024 * 1024
 #: A century: anything larger is a typo, not a policy (no certificate lives that long).
 MAX_MIN_DAYS = 36_500
 #: Substrings of a key that names a credential: refused, never shown (tokens come only from the environment).
@@ -99,25 +93,6 @@ _FLAGS.update(hostname="HOSTNAME", hsts_include_subdomains="--no-hsts-include-su
 _FILE_KEYS = ("defaults", "targets")
 _PATH_KEYS = frozenset({"origin_ca", "origin_cert", "edge_ca", "client_cert", "client_key"})
 _BOOL_KEYS = frozenset({"hsts_include_subdomains", "hsts_preload", "aop"})
-_LONGEST_SHOWN = 200  # characters of a refused value quoted in a message
-
-
-class _Shown:
-    """A stand-in for a value a message must not quote (a container, a credential, a huge string)."""
-
-    def __init__(self, text: str) -> None:
-        self._text = text
-
-    def __repr__(self) -> str:
-        return self._text
-
-
-def _shown(value: object) -> object:
-    if isinstance(value, str) and len(value) > _LONGEST_SHOWN:
-        return _Shown(repr(value[:_LONGEST_SHOWN]) + "...")
-    if value is None or isinstance(value, (str, int, float, bool)) or value in ([], {}):
-        return value
-    return _Shown(f"a {type(value).__name__}")
 
 
 def parse_min_days(value: object, *, field_name: str = "min_days") -> int:
@@ -187,12 +162,12 @@ class _Files:
 def _parse(key: str, raw: object, field_name: str, base_dir: Path | None, files: _Files) -> Any:
     """One key's value, validated: the typed value, or InvalidInput naming ``field_name``."""
     if raw is not None and not isinstance(raw, (str, int, float, bool)):
-        raise InvalidInput(field_name, _shown(raw), "a single value (a string, a number or true/false)")
+        raise InvalidInput(field_name, shown(raw), "a single value (a string, a number or true/false)")
     try:
         return _parse_scalar(key, raw, field_name, base_dir, files)
     except InvalidInput as exc:
-        if exc.value is raw and _shown(raw) is not raw:  # a huge string: quote its start only
-            raise InvalidInput(exc.field, _shown(raw), exc.allowed) from None
+        if exc.value is raw and shown(raw) is not raw:  # a huge string: quote its start only
+            raise InvalidInput(exc.field, shown(raw), exc.allowed) from None
         raise
 
 
@@ -232,10 +207,10 @@ def _layer(
     for key in entries:
         if isinstance(key, str) and _is_secret_key(key):
             raise InvalidInput(
-                name(key), _Shown("<not shown>"), "absent: the API token is read only from CLOUDFLARE_API_TOKEN"
+                name(key), Shown("<not shown>"), "absent: the API token is read only from CLOUDFLARE_API_TOKEN"
             )
         if key not in allowed:
-            raise InvalidInput(name("key"), _shown(key), allowed)
+            raise InvalidInput(name("key"), shown(key), allowed)
 
     def parse(files: _Files) -> dict[str, _Value]:
         return {key: _Value(_parse(key, raw, name(key), base_dir, files), name(key)) for key, raw in entries.items()}
@@ -344,34 +319,36 @@ def load_inventory(
     with no keys of their own: the file's ``defaults`` apply to them as to the file's targets. Raises
     :class:`InvalidInput` for anything the module docstring lists, before anything is probed.
     """
-    shown = os.fspath(path)
-    data = _read_document(shown)
+    path_text = os.fspath(path)
+    data = read_document(path_text)
     if not isinstance(data, dict):
-        raise InvalidInput(f"--inventory {shown}", _shown(data), "a mapping with 'targets' (and optional 'defaults')")
+        raise InvalidInput(
+            f"--inventory {path_text}", shown(data), "a mapping with 'targets' (and optional 'defaults')"
+        )
     for key in data:
         if key not in _FILE_KEYS:
-            raise InvalidInput(f"{shown}: key", _shown(key), _FILE_KEYS)
-    base_dir = Path(os.path.dirname(os.path.abspath(shown)))
+            raise InvalidInput(f"{path_text}: key", shown(key), _FILE_KEYS)
+    base_dir = Path(os.path.dirname(os.path.abspath(path_text)))
     file_defaults = data.get("defaults") or {}
     if not isinstance(file_defaults, dict):
-        raise InvalidInput(f"{shown}: defaults", _shown(file_defaults), "a mapping of per-target keys")
+        raise InvalidInput(f"{path_text}: defaults", shown(file_defaults), "a mapping of per-target keys")
     entries = data.get("targets")
     if not isinstance(entries, list) or not entries:
-        raise InvalidInput(f"{shown}: targets", _shown(entries), "a non-empty list of targets")
+        raise InvalidInput(f"{path_text}: targets", shown(entries), "a non-empty list of targets")
 
     files = _Files()
     shared = [
         _command_line(defaults)(files),
-        _layer(file_defaults, name=lambda k: f"{shown}: defaults: {k}", allowed=KEYS[1:], base_dir=base_dir)(files),
+        _layer(file_defaults, name=lambda k: f"{path_text}: defaults: {k}", allowed=KEYS[1:], base_dir=base_dir)(files),
     ]
     resolver = _Resolver(shared, files)
     targets = []
     for index, entry in enumerate(entries):
         hostname = entry.get("hostname") if isinstance(entry, dict) else None
-        label = f"{shown}: targets[{index}] ({hostname if isinstance(hostname, str) else 'no hostname'})"
+        label = f"{path_text}: targets[{index}] ({hostname if isinstance(hostname, str) else 'no hostname'})"
         name = functools.partial(_target_field, label)
         if not isinstance(entry, dict):
-            raise InvalidInput(label, _shown(entry), "a mapping of per-target keys")
+            raise InvalidInput(label, shown(entry), "a mapping of per-target keys")
         if "hostname" not in entry:
             raise InvalidInput(name("hostname"), None, "given: every target needs its hostname")
         own = _layer(entry, name=name, allowed=KEYS, base_dir=base_dir)(files)
@@ -382,80 +359,3 @@ def load_inventory(
 
 def _target_field(label: str, key: str) -> str:
     return f"{label}: {key}"
-
-
-def _read_document(path: str) -> Any:
-    field_name = "--inventory"
-    try:
-        with open(path, "rb") as handle:
-            raw = handle.read(MAX_INVENTORY_BYTES + 1)
-    except OSError:
-        raise InvalidInput(field_name, path, "a readable YAML or JSON file") from None
-    if len(raw) > MAX_INVENTORY_BYTES:
-        raise InvalidInput(field_name, path, f"a file of at most {MAX_INVENTORY_BYTES // (1024 * 1024)} MiB")
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError:
-        raise InvalidInput(field_name, path, "a UTF-8 text file") from None
-    if path.lower().endswith(".json"):
-        try:
-            return json.loads(text, object_pairs_hook=_json_object)
-        except _DuplicateKey as exc:
-            raise InvalidInput(f"--inventory {path}", _Shown(f"{exc.key!r} twice"), "each key once") from None
-        except json.JSONDecodeError as exc:
-            where = f"line {exc.lineno}, column {exc.colno}: {exc.msg}"
-            raise InvalidInput(f"--inventory {path}", _Shown(where), "valid JSON") from None
-    return _load_yaml(text, path)
-
-
-class _DuplicateKey(Exception):
-    def __init__(self, key: object, where: str = "") -> None:
-        self.key = key
-        self.where = where
-
-
-def _json_object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    result: dict[str, Any] = {}
-    for key, value in pairs:
-        if key in result:
-            raise _DuplicateKey(_shown(key))
-        result[key] = value
-    return result
-
-
-def _load_yaml(text: str, path: str) -> Any:
-    import yaml  # imported here: a run without --inventory pays nothing for it
-
-    try:
-        return yaml.load(text, Loader=_yaml_loader())  # noqa: S506 (a SafeLoader subclass: safe_load's loader)
-    except _DuplicateKey as exc:
-        raise InvalidInput(f"--inventory {path}", _Shown(f"{exc.key!r} twice{exc.where}"), "each key once") from None
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark is not None else ""
-        problem = getattr(exc, "problem", None) or type(exc).__name__
-        raise InvalidInput(f"--inventory {path}", _Shown(f"{where}{problem}"), "valid YAML") from None
-
-
-@functools.cache
-def _yaml_loader() -> type[Any]:
-    """PyYAML's safe loader (libyaml's when built with it: ~10x faster) refusing a key given twice in a mapping."""
-    import yaml
-
-    base: type[Any] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-
-    class _Loader(base):  # type: ignore[misc]
-        def construct_mapping(self, node: Any, deep: bool = False) -> Any:
-            seen: set[Any] = set()
-            for key_node, _ in node.value:
-                if key_node.tag == "tag:yaml.org,2002:merge":
-                    continue
-                key = self.construct_object(key_node, deep=deep)
-                if isinstance(key, (str, int, float, bool)) and key in seen:
-                    mark = key_node.start_mark
-                    raise _DuplicateKey(_shown(key), f" (line {mark.line + 1})")
-                if isinstance(key, (str, int, float, bool)):
-                    seen.add(key)
-            return super().construct_mapping(node, deep=deep)
-
-    return _Loader

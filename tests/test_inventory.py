@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from origin_tls import inventory
+from origin_tls import inventory, inventory_file
 from origin_tls.baseline import AopMode, Endpoint, TlsVersion
 from origin_tls.errors import InvalidInput
 from origin_tls.inventory import KEYS, build_targets, load_inventory
@@ -300,9 +300,9 @@ def test_unreadable_oversized_and_binary_files_are_refused(fleet_dir: Path, monk
     binary.write_bytes(b"targets: [\xff]")
     assert "must be a UTF-8 text file" in _refusal(binary)
     path = _write(fleet_dir, {"targets": [{"hostname": "a.example.com"}]})
-    monkeypatch.setattr(inventory, "MAX_INVENTORY_BYTES", path.stat().st_size - 1)
+    monkeypatch.setattr(inventory_file, "MAX_INVENTORY_BYTES", path.stat().st_size - 1)
     assert "must be a file of at most" in _refusal(path)
-    monkeypatch.setattr(inventory, "MAX_INVENTORY_BYTES", path.stat().st_size)
+    monkeypatch.setattr(inventory_file, "MAX_INVENTORY_BYTES", path.stat().st_size)
     assert load_inventory(path, defaults={})  # the twin: at the bound exactly, read
 
 
