@@ -102,6 +102,8 @@ def parse_min_days(value: object, *, field_name: str = "min_days") -> int:
         raise InvalidInput(field_name, value, allowed)
     if isinstance(value, str) and value.strip().isdigit():
         value = int(value.strip())
+    if isinstance(value, float) and value.is_integer():  # 14.0 from a JSON producer that writes every number so
+        value = int(value)
     if not isinstance(value, int) or not 0 <= value <= MAX_MIN_DAYS:
         raise InvalidInput(field_name, value, allowed)
     return value
@@ -190,6 +192,8 @@ def _parse_scalar(key: str, raw: object, field_name: str, base_dir: Path | None,
     if key == "api_url":
         return _parse_api_url(raw, field_name)
     if key == "min_tls":
+        if isinstance(raw, float):  # YAML reads an unquoted 1.2 as a number, and 1.10 would be 1.1
+            raise InvalidInput(field_name, raw, 'one of "1.0", "1.1", "1.2", "1.3", quoted (a string)')
         return parse_tls_version(raw, field_name=field_name)
     if key == "hsts_max_age":
         return parse_hsts_max_age(raw, field_name=field_name)
@@ -207,7 +211,9 @@ def _layer(
     for key in entries:
         if isinstance(key, str) and _is_secret_key(key):
             raise InvalidInput(
-                name(key), Shown("<not shown>"), "absent: the API token is read only from CLOUDFLARE_API_TOKEN"
+                name(_printable(key)),
+                Shown("<not shown>"),
+                "absent: the API token is read only from CLOUDFLARE_API_TOKEN",
             )
         if key not in allowed:
             raise InvalidInput(name("key"), shown(key), allowed)
@@ -221,9 +227,8 @@ def _layer(
 class _Resolver:
     """Merges the layers of one run into targets, sharing baselines and option sets between equal targets."""
 
-    def __init__(self, shared_layers: Sequence[dict[str, _Value]], files: _Files) -> None:
+    def __init__(self, shared_layers: Sequence[dict[str, _Value]]) -> None:
         self._shared = shared_layers  # least specific first: command line, then the file's defaults
-        self._files = files
         self._baselines: dict[tuple[Any, ...], Baseline] = {}
         self._options: dict[tuple[Any, ...], VerifyOptions] = {}
 
@@ -306,7 +311,7 @@ def build_targets(hostnames: Sequence[str], *, defaults: Mapping[str, Any]) -> l
     """Without an inventory: one target per distinct HOSTNAME, every other key from ``defaults`` (the command line's
     values by key, e.g. ``{"min_tls": "1.2", "edge_ca": "ca.pem"}``; messages name them as flags, ``--min-tls``)."""
     files = _Files()
-    resolver = _Resolver([_command_line(defaults)(files)], files)
+    resolver = _Resolver([_command_line(defaults)(files)])
     return [resolver.target(own, _flag) for own in _argument_targets(hostnames)]
 
 
@@ -341,11 +346,13 @@ def load_inventory(
         _command_line(defaults)(files),
         _layer(file_defaults, name=lambda k: f"{path_text}: defaults: {k}", allowed=KEYS[1:], base_dir=base_dir)(files),
     ]
-    resolver = _Resolver(shared, files)
+    resolver = _Resolver(shared)
     targets = []
     for index, entry in enumerate(entries):
         hostname = entry.get("hostname") if isinstance(entry, dict) else None
-        label = f"{path_text}: targets[{index}] ({hostname if isinstance(hostname, str) else 'no hostname'})"
+        label = (
+            f"{path_text}: targets[{index}] ({_printable(hostname) if isinstance(hostname, str) else 'no hostname'})"
+        )
         name = functools.partial(_target_field, label)
         if not isinstance(entry, dict):
             raise InvalidInput(label, shown(entry), "a mapping of per-target keys")
@@ -359,3 +366,9 @@ def load_inventory(
 
 def _target_field(label: str, key: str) -> str:
     return f"{label}: {key}"
+
+
+def _printable(text: str) -> str:
+    """``text`` fit for a one-line message on a terminal: no control characters (escape sequences), 100 at most."""
+    cleaned = "".join(ch if ch.isprintable() else "?" for ch in text[:100])
+    return cleaned + ("..." if len(text) > 100 else "")

@@ -221,13 +221,15 @@ def test_client_key_is_a_path_not_a_credential_key(fleet_dir: Path) -> None:
         ("client_key", "pull/app.pem", "must be a PEM private key file"),
         ("zone_id", "example.com", "must be a Cloudflare zone id (32 hexadecimal characters)"),
         ("api_url", "ftp://x", "must be an http(s) URL"),
-        ("min_tls", 1.2, "must be one of 1.0, 1.1, 1.2, 1.3, got 1.2"),
+        ("min_tls", 1.2, 'must be one of "1.0", "1.1", "1.2", "1.3", quoted (a string), got 1.2'),
+        ("min_tls", "0.9", "must be one of 1.0, 1.1, 1.2, 1.3, got '0.9'"),
         ("hsts_max_age", "soon", "must be a whole number of seconds"),
         ("hsts_include_subdomains", "false", "must be true or false (a YAML/JSON boolean, unquoted), got 'false'"),
         ("hsts_preload", 1, "must be true or false"),
         ("aop", None, "must be true or false"),
         ("min_days", -1, "must be a whole number of days from 0 to 36500, got -1"),
         ("min_days", True, "must be a whole number of days"),
+        ("min_days", 1.5, "must be a whole number of days"),
     ],
 )
 def test_each_bad_value_names_file_target_and_key(fleet_dir: Path, key: str, value: object, allowed: str) -> None:
@@ -344,3 +346,18 @@ def test_a_huge_value_is_quoted_by_its_start_only(fleet_dir: Path) -> None:
     message = _refusal(_write(fleet_dir, {"targets": [{"hostname": "a.example.com", "zone_id": "z" * 100_000}]}))
     assert len(message) < 600
     assert message.endswith("...")
+
+
+def test_a_hostname_or_key_with_escape_sequences_is_shown_harmless(fleet_dir: Path) -> None:
+    document = {"targets": [{"hostname": "\x1b[2Jevil.example.com", "\x1b]0;token": "x"}]}
+    message = _refusal(_write(fleet_dir, document))
+    assert "\x1b" not in message
+    assert message.startswith("fleet.yaml: targets[0] (?[2Jevil.example.com): ?]0;token must be absent")
+
+
+def test_a_whole_float_is_a_whole_number_of_days(fleet_dir: Path) -> None:
+    (target,) = load_inventory(
+        _write(fleet_dir, {"targets": [{"hostname": "a.example.com", "min_days": 14.0}]}), defaults={}
+    )
+    assert target.baseline is not None
+    assert target.baseline.min_days_remaining == 14
