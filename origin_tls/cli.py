@@ -188,7 +188,10 @@ def _verify(args: argparse.Namespace, stdout: TextIO) -> int:
     if output is None:
         stdout.write(text)
     else:
-        write_atomic(output, text)
+        try:
+            write_atomic(output, text)
+        except OSError as exc:  # a full disk, a directory gone since the run started: the path, never a traceback
+            raise InvalidInput("--output", output, f"a writable file ({exc.strerror or type(exc).__name__})") from None
     return report.exit_code
 
 

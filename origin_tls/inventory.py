@@ -16,10 +16,14 @@ directory). Every target comes back with its own :class:`Baseline` and :class:`V
 validated as the CLI's flags are; targets with the same values share one option set (so ``verify`` validates it
 once) and a file named by many targets is read once.
 
+Booleans are YAML/JSON booleans; ``aop`` also takes the level the zone must have (``off``, ``global``, ``zone``,
+``hostname``: what ``OriginProtection``'s ``inventory_target`` exports). A null value is "not given here": the next
+layer's value applies.
+
 Refused with :class:`InvalidInput` before anything is probed, naming the file, the target (index and hostname) and
-the key, with what is allowed: an unreadable, oversized (:data:`MAX_INVENTORY_BYTES`) or malformed file, a key
-given twice, an unknown key, a bad value, and any key that looks like a credential (the API token is read only from
-``CLOUDFLARE_API_TOKEN``; its value is never shown).
+the key, with what is allowed: an unreadable, oversized (``inventory_file.MAX_INVENTORY_BYTES``) or malformed file,
+a key given twice, an unknown key, a bad value, and any key that looks like a credential (the API token is read
+only from ``CLOUDFLARE_API_TOKEN``; its value is never shown).
 
 Reading the file (size bound, safe YAML, strict JSON, keys once, alias "bombs") is ``inventory_file``'s.
 """
@@ -42,6 +46,7 @@ from .baseline import (
     Baseline,
     HstsPolicy,
     TlsVersion,
+    parse_aop_mode,
     parse_endpoint,
     parse_hostname,
     parse_hostnames,
@@ -174,6 +179,8 @@ def _parse(key: str, raw: object, field_name: str, base_dir: Path | None, files:
 
 
 def _parse_scalar(key: str, raw: object, field_name: str, base_dir: Path | None, files: _Files) -> Any:
+    if key == "aop" and isinstance(raw, str):  # a level, as OriginProtection's inventory_target exports it
+        return parse_aop_mode(raw, field_name=field_name)
     if key in _BOOL_KEYS:
         if not isinstance(raw, bool):
             raise InvalidInput(field_name, raw, "true or false (a YAML/JSON boolean, unquoted)")
@@ -219,7 +226,12 @@ def _layer(
             raise InvalidInput(name("key"), shown(key), allowed)
 
     def parse(files: _Files) -> dict[str, _Value]:
-        return {key: _Value(_parse(key, raw, name(key), base_dir, files), name(key)) for key, raw in entries.items()}
+        # null is "not given here" (generated inventories write it), so the next layer's value applies.
+        return {
+            key: _Value(_parse(key, raw, name(key), base_dir, files), name(key))
+            for key, raw in entries.items()
+            if raw is not None
+        }
 
     return parse
 
@@ -255,7 +267,7 @@ class _Resolver:
             get("hsts_max_age", DEFAULT_HSTS_MAX_AGE),
             get("hsts_include_subdomains", True),
             get("hsts_preload", False),
-            get("aop", True),
+            get("aop", True),  # True: at least one level; False: not required; or the AopMode the zone must have
             get("min_days", DEFAULT_MIN_DAYS_REMAINING),
         )
         if values not in self._baselines:
@@ -265,7 +277,7 @@ class _Resolver:
             except InvalidInput as exc:  # preload without includeSubDomains or a year: name where preload came from
                 raise InvalidInput(merged["hsts_preload"].field, True, exc.allowed) from None
             self._baselines[values] = Baseline(
-                min_tls=min_tls, hsts=hsts, aop=None if aop else AopMode.OFF, min_days_remaining=min_days
+                min_tls=min_tls, hsts=hsts, aop=_aop_mode(aop), min_days_remaining=min_days
             )
         return self._baselines[values]
 
@@ -292,6 +304,12 @@ class _Resolver:
                 api_url=values[6],
             )
         return self._options[values]
+
+
+def _aop_mode(value: bool | AopMode) -> AopMode | None:
+    if isinstance(value, AopMode):
+        return value
+    return None if value else AopMode.OFF
 
 
 def _flag(key: str) -> str:
@@ -356,7 +374,7 @@ def load_inventory(
         name = functools.partial(_target_field, label)
         if not isinstance(entry, dict):
             raise InvalidInput(label, shown(entry), "a mapping of per-target keys")
-        if "hostname" not in entry:
+        if entry.get("hostname") is None:
             raise InvalidInput(name("hostname"), None, "given: every target needs its hostname")
         own = _layer(entry, name=name, allowed=KEYS, base_dir=base_dir)(files)
         targets.append(resolver.target(own, name))

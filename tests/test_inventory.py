@@ -226,7 +226,8 @@ def test_client_key_is_a_path_not_a_credential_key(fleet_dir: Path) -> None:
         ("hsts_max_age", "soon", "must be a whole number of seconds"),
         ("hsts_include_subdomains", "false", "must be true or false (a YAML/JSON boolean, unquoted), got 'false'"),
         ("hsts_preload", 1, "must be true or false"),
-        ("aop", None, "must be true or false"),
+        ("aop", "yes", "must be one of off, global, zone, hostname, got 'yes'"),
+        ("aop", 0, "must be true or false"),
         ("min_days", -1, "must be a whole number of days from 0 to 36500, got -1"),
         ("min_days", True, "must be a whole number of days"),
         ("min_days", 1.5, "must be a whole number of days"),
@@ -361,3 +362,25 @@ def test_a_whole_float_is_a_whole_number_of_days(fleet_dir: Path) -> None:
     )
     assert target.baseline is not None
     assert target.baseline.min_days_remaining == 14
+
+
+def test_aop_takes_a_boolean_or_the_level_the_zone_must_have(fleet_dir: Path) -> None:
+    targets = [{"hostname": f"h{i}.example.com", "aop": value} for i, value in enumerate([True, False, "zone", "off"])]
+    levels = [
+        t.baseline.aop for t in load_inventory(_write(fleet_dir, {"targets": targets}), defaults={}) if t.baseline
+    ]
+    assert levels == [None, AopMode.OFF, AopMode.ZONE, AopMode.OFF]
+
+
+def test_null_means_not_given_so_the_next_layer_applies(fleet_dir: Path) -> None:
+    document = {
+        "defaults": {"min_tls": "1.3"},
+        "targets": [{"hostname": "a.example.com", "min_tls": None, "origin": None}],
+    }
+    (target,) = load_inventory(_write(fleet_dir, document), defaults={})
+    assert target.baseline is not None
+    assert target.baseline.min_tls is TlsVersion.TLS_1_3
+    assert target.origin is None
+    # The twin: a null hostname is no hostname, and an unknown key is refused even when null.
+    assert "hostname must be given" in _refusal(_write(fleet_dir, {"targets": [{"hostname": None}]}))
+    assert "got 'orign'" in _refusal(_write(fleet_dir, {"targets": [{"hostname": "a.example.com", "orign": None}]}))
