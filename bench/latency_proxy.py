@@ -157,6 +157,10 @@ class LatencyProxy:
         downstream = asyncio.ensure_future(self._pump(server_reader, client_writer, delivered=heard))
         try:
             _, sent_back = await asyncio.gather(upstream, downstream)
+        except asyncio.CancelledError:  # stop(): the connection is aborted, nothing to count
+            upstream.cancel()
+            downstream.cancel()
+            return
         finally:
             for writer in (client_writer, server_writer):
                 self._writers.discard(writer)

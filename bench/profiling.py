@@ -2,12 +2,16 @@
 
     python -m bench.profiling [--hosts 200] [--one-way-ms 25] [--profiler py-spy|pyinstrument] [--top 20]
 
-py-spy (default) samples every thread of the child from outside (the probes run in pool threads), without
-slowing it much; the entries are functions (file:line dropped), counted by samples where the thread was on CPU
-(``--idle`` to count waiting too). "self" is where the sample's innermost frame was (the code actually running,
-an OpenSSL call shows as the Python method that made it, e.g. ``SSLSocket.do_handshake``); "total" counts a
-function once per sample that has it anywhere in its stack. pyinstrument profiles only the thread that starts it
-(here: the main thread's imports, argument parsing, judging and output), its text report is printed as is.
+py-spy (default) samples every thread of the child from outside (the probes run in pool threads); the entries are
+functions (file:line dropped). "self" is where the sample's innermost frame was; "total" counts a function once per
+sample that has it anywhere in its stack. Caveat, measured on this bed: py-spy's idle detection counts a thread
+blocked in ``poll()`` inside ``SSLSocket.do_handshake`` (GIL released) as active, so the default view is where the
+threads *are* (close to wall time), not where the CPU goes. ``--native`` adds the C frames and splits every sample
+into network waits (poll/select), lock waits (the GIL and ``threading`` locks) and on-CPU, each by its innermost
+Python frame: the lock part shows contention, the on-CPU part is the best sampling view of CPU (py-spy also pauses
+the child to sample it, which stretches the single-threaded phases: cross-check with CPU seconds from
+``bench.speed``). pyinstrument profiles only the thread that starts it (the main thread: imports, argument
+parsing, the wait, judging, JSON); its text report is printed as is.
 
 The run is the bench's own (same bed, same command line, same report check), so a profile is of a correct run.
 """
@@ -27,7 +31,7 @@ from pathlib import Path
 from bench.bed import Bed, hostnames
 from bench.runner import checked, child_env, run_child, verify_command
 
-__all__ = ["SampleProfile", "main", "parse_collapsed"]
+__all__ = ["NativeProfile", "SampleProfile", "classify", "main", "parse_collapsed", "parse_native"]
 
 _FRAME_LINE = re.compile(r" \(([^()]*?)(?::\d+)?\)$")
 
@@ -62,6 +66,80 @@ def _function(frame: str) -> str:
             tail = tail.split("/", 1)[1] if marker in ("/lib/python3.", "/wt/") and "/" in tail else tail
             name = head[: start + 1] + tail
     return name
+
+
+_NET_WAITS = frozenset({"poll", "ppoll", "select", "epoll_wait", "recv", "recvfrom", "connect", "accept4"})
+_LOCK_HINTS = ("acquire_lock", "pthread_cond", "take_gil", "sem_wait", "sem_timedwait", "lll_lock_wait", "mutex_lock")
+
+
+def _is_python(frame: str) -> bool:
+    return bool(re.search(r"\.py(?::\d+)?\)$|\(<frozen |\(<string>", frame))
+
+
+def classify(frames: list[str]) -> str:
+    """What a ``--native`` sample's thread was doing: waiting on the network, on a lock (the GIL included), or
+    running. py-spy cannot name some libc stubs (``0x7f.. (libc.so.6)``): the frames above tell which wait."""
+    leaf = frames[-1]
+    name = leaf.split(" ", 1)[0]
+    if "(libc.so" in leaf and name in _NET_WAITS:
+        return "network"
+    near = " ".join(frames[-4:])
+    if "(libc.so" in leaf and (name.startswith("0x") or any(h in name for h in _LOCK_HINTS)):
+        if any(h in near for h in _LOCK_HINTS):
+            return "lock"
+        if any(h in near for h in ("internal_select", "PySSL_select", "sock_call")):
+            return "network"
+    return "cpu"
+
+
+@dataclass(frozen=True)
+class NativeProfile:
+    """``--native`` samples split by what the thread was doing, each part by its innermost Python frame."""
+
+    samples: int
+    kinds: Counter[str]
+    by_python: dict[str, Counter[str]]
+    cpu_libraries: Counter[str]
+
+    def render(self, top: int, *, rate: int) -> str:
+        lines = [
+            f"{self.samples} samples ({self.samples / rate:.1f} thread-seconds): "
+            + ", ".join(f"{k} {100 * n / max(1, self.samples):.0f}%" for k, n in self.kinds.most_common())
+        ]
+        cpu = self.kinds["cpu"]
+        lines.append(f"  on CPU ({cpu / rate:.2f} s of samples), by native library of the innermost frame:")
+        lines += [f"    {100 * n / max(1, cpu):5.1f}%  {lib}" for lib, n in self.cpu_libraries.most_common(8)]
+        for kind in ("cpu", "lock", "network"):
+            counts = self.by_python.get(kind, Counter())
+            total = max(1, sum(counts.values()))
+            lines.append(f"  {kind}: top {top} innermost Python frames (share of {kind} samples):")
+            lines += [f"    {100 * n / total:5.1f}%  {name}" for name, n in counts.most_common(top)]
+        return "\n".join(lines)
+
+
+def parse_native(text: str) -> NativeProfile:
+    kinds: Counter[str] = Counter()
+    by_python: dict[str, Counter[str]] = {}
+    libraries: Counter[str] = Counter()
+    samples = 0
+    for line in text.splitlines():
+        stack, _, count_text = line.rpartition(" ")
+        if not stack or not count_text.isdigit():
+            continue
+        count = int(count_text)
+        frames = [f for f in stack.split(";") if not f.startswith("thread (")]
+        if not frames:
+            continue
+        samples += count
+        kind = classify(frames)
+        kinds[kind] += count
+        python = [f for f in frames if _is_python(f)]
+        by_python.setdefault(kind, Counter())[_function(python[-1]) if python else "(no Python frame)"] += count
+        if kind == "cpu":
+            leaf = frames[-1]
+            library = leaf.rsplit("(", 1)[-1].rstrip(")").split("/")[-1].split(":")[0]
+            libraries["Python code" if _is_python(leaf) else library] += count
+    return NativeProfile(samples, kinds, by_python, libraries)
 
 
 def parse_collapsed(text: str) -> SampleProfile:
@@ -126,7 +204,11 @@ def main() -> int:
             run = checked(dataclasses.replace(run, stdout=kept), names)
             print(f"{args.hosts} hosts, one-way {args.one_way_ms:g} ms, py-spy at {args.rate} Hz: "
                   f"wall {run.wall:.2f} s (profiled), child+profiler CPU {run.cpu:.2f} s")  # fmt: skip
-            print(parse_collapsed(raw.read_text(encoding="utf-8", errors="replace")).render(args.top))
+            text = raw.read_text(encoding="utf-8", errors="replace")
+            if args.native:
+                print(parse_native(text).render(args.top, rate=args.rate))
+            else:
+                print(parse_collapsed(text).render(args.top))
         else:
             report = Path(tmp) / "pyinstrument.txt"
             profiled = [args.python, "-m", "pyinstrument", "--renderer", "text", "--outfile", str(report)]
