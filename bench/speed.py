@@ -1,6 +1,7 @@
 """Issue 12's benchmark: the whole ``python -m origin_tls verify ... --json`` process, as a user runs it.
 
-    python -m bench.speed [--tree DIR] [--repeat 3] [--json FILE] [--only 1,50,200,1000] [--big-repeat 1]
+    python -m bench.speed [--tree DIR] [--repeat 3] [--json FILE] [--baseline bench/results/before-run1.json]
+                          [--only 1,50,200,1000] [--big-repeat 1]
 
 For 1, 50 and 200 hostnames behind a 50 ms round trip (25 ms each way, bench/latency_proxy.py, the TCP handshake's
 round trip included) and 1,000 on bare loopback: wall time (median of ``--repeat``; the 1,000-host case
@@ -139,17 +140,30 @@ def _verify_imports(bed: Bed, *, python: str, tree: Path) -> set[str]:
     return profile_of(parse_importtime(run.stderr.decode("utf-8", "replace"))).modules
 
 
-def _table(figures: Sequence[Figure]) -> str:
+def _load_baseline(path: Path) -> dict[str, str]:
+    """A previous ``--json`` file -> case label -> "wall, RSS, CPU-s, TLS conn/target" (the "before" column)."""
+    document = json.loads(path.read_text(encoding="utf-8"))
+    return {
+        f["case"]: f"{f['wall_s']:.2f} s, {f['rss_mib']:.0f} MiB, {f['cpu_s']:.2f} CPU-s, {f['tls_per_target']:g} TLS"
+        for f in document.get("figures", [])
+    }
+
+
+def _table(figures: Sequence[Figure], baseline: dict[str, str] | None = None) -> str:
     cases = {c.label: c for c in CASES}
-    head = ("whole process", "wall (median)", "peak RSS", "CPU-s", "TLS conn/target", "full hs", "HTTP conn",
-            "issue: today", "goal")  # fmt: skip
+    head: tuple[str, ...] = ("whole process", "wall (median)", "peak RSS", "CPU-s", "TLS conn/target", "full hs",
+                             "HTTP conn", "issue: today", "goal")  # fmt: skip
+    if baseline is not None:
+        head = (*head[:1], "before (--baseline)", *head[1:])
     rows = []
     for f in figures:
         case = cases[f.case]
         full = f"{f.full_per_target:.2f}" if f.full_per_target is not None else "-"
+        before = () if baseline is None else (baseline.get(f.case, "-"),)
         rows.append(
             (
                 f.case,
+                *before,
                 f"{f.wall_s:.2f} s" + ("" if f.runs > 1 else " (1 run)"),
                 f"{f.rss_mib:.0f} MiB",
                 f"{f.cpu_s:.2f}",
@@ -178,6 +192,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--hostnames-as-arguments", action="store_true", help="never use --inventory")
     parser.add_argument("--no-tcp-handshake", action="store_true", help="the relay adds no round trip for connect()")
     parser.add_argument("--json", type=Path, metavar="FILE", help="also write every figure as JSON")
+    parser.add_argument(
+        "--baseline", type=Path, metavar="FILE", help="a previous --json file, shown as a 'before' column"
+    )
     args = parser.parse_args(argv)
     tree = args.tree.resolve()
     wanted = {int(n) for n in args.only.split(",")}
@@ -219,7 +236,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     figures.sort(key=lambda f: [c.label for c in CASES].index(f.case))
     print()
-    print(_table(figures))
+    print(_table(figures, _load_baseline(args.baseline) if args.baseline is not None else None))
     if imports is not None:
         print()
         print(render(imports))
