@@ -33,6 +33,19 @@ DOMAIN = "bench.test"
 STS = "max-age=31536000; includeSubDomains"
 
 
+#: nginx's default here (tests/peers) is 512 connections per worker: a prober with more in flight would queue at
+#: the bed, not at its own bound.
+WORKER_CONNECTIONS = 4096
+
+
+class _BedNginx(NginxServer):
+    def render(self) -> str:
+        text = super().render()
+        if "worker_connections 512;" not in text:
+            raise RuntimeError("tests/peers/nginx.py no longer renders 'worker_connections 512;': update bench/bed.py")
+        return text.replace("worker_connections 512;", f"worker_connections {WORKER_CONNECTIONS};")
+
+
 def hostnames(count: int) -> list[str]:
     return [f"h{i}.{DOMAIN}" for i in range(count)]
 
@@ -142,7 +155,7 @@ class Bed:
         ).endpoint
 
     def _role(self, name: str) -> _Role:
-        server = NginxServer(self.directory / f"nginx-{name}")
+        server = _BedNginx(self.directory / f"nginx-{name}")
         status = _StatusSite(port=free_port())
         server.sites.append(status)
         role = _Role(name, server, status)
