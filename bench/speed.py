@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import sys
 import tempfile
@@ -201,6 +202,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     cases = [c for c in CASES if c.hosts in wanted]
     use_inventory = not args.hostnames_as_arguments and supports_inventory(tree, args.python)
     print(f"origin_tls from {tree}; hostnames {'in an --inventory file' if use_inventory else 'as arguments'}")
+    load_before = os.getloadavg()
 
     figures: list[Figure] = []
     imports: ImportFigures | None = None
@@ -235,6 +237,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             imports = measure_imports(tree, python=args.python)
 
     figures.sort(key=lambda f: [c.label for c in CASES].index(f.case))
+    load_after = os.getloadavg()
+    extra["load_average"] = {"before": load_before, "after": load_after}
+    shown = ["/".join(f"{v:.1f}" for v in load) for load in (load_before, load_after)]
+    print(f"\nload average (1/5/15 min) before {shown[0]}, after {shown[1]}: other work makes wall times noisy")
     print()
     print(_table(figures, _load_baseline(args.baseline) if args.baseline is not None else None))
     if imports is not None:
