@@ -134,6 +134,11 @@ def _build(args: argparse.Namespace) -> tuple[list[Target], VerifyOptions, Basel
             certs.load_private_key_pem(client_key)
         except InvalidInput:
             raise InvalidInput("--client-key", args.client_key, "a PEM private key file") from None
+    if client_cert is not None and client_key is not None:
+        try:
+            certs.check_key_pair(client_cert, client_key, cert_field="--client-cert", key_field="--client-key")
+        except InvalidInput as exc:  # the same rule, naming the file instead of the redacted key
+            raise InvalidInput("--client-key", args.client_key, exc.allowed) from None
     options = VerifyOptions(
         origin_ca_pem=origin_ca,
         origin_cert_pem=origin_cert,

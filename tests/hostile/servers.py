@@ -23,9 +23,11 @@ import struct
 import threading
 import time
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from types import TracebackType
 
 from origin_tls.baseline import Endpoint
+from tests.peers.pki import IssuedCert
 
 __all__ = [
     "MAX_CONNECTION_SECONDS",
@@ -42,6 +44,7 @@ __all__ = [
     "reset_after_client_hello",
     "reset_after_handshake",
     "reset_at_accept",
+    "server_context",
     "tarpit_after_handshake",
     "trickle_answer",
     "trickle_handshake",
@@ -57,6 +60,14 @@ _POLL = 0.1
 _CHUNK = 16 * 1024
 
 Behaviour = Callable[[socket.socket, "HostilePeer"], None]
+
+
+def server_context(cert: IssuedCert, chain: Path | None = None) -> ssl.SSLContext:
+    """A TLS 1.2-1.3 server context serving ``cert`` (with ``chain`` instead of its own chain file when given)."""
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    context.load_cert_chain(chain or cert.chain_path, cert.key_path)
+    return context
 
 
 class HostilePeer:

@@ -14,7 +14,6 @@ The twins: the same library's well-behaved peer passes the same checks, over IPv
 from __future__ import annotations
 
 import re
-import ssl
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -94,13 +93,6 @@ CASES = [
 ]  # fmt: skip
 
 
-def _server_context(cert: IssuedCert, chain: Path | None = None) -> ssl.SSLContext:
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    context.minimum_version = ssl.TLSVersion.TLSv1_2
-    context.load_cert_chain(chain or cert.chain_path, cert.key_path)
-    return context
-
-
 def _long_chain(pki: TestPki, cert: IssuedCert, directory: Path) -> Path:
     """The leaf, then 400 copies of an unrelated CA certificate: about 200 KB of Certificate message, twice what
     OpenSSL accepts by default (``SSL_CTX_set_max_cert_list``, 100 KiB)."""
@@ -139,10 +131,10 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
         cert = origin_cert if case.side == "origin" else edge_cert
         context = None
         if case.tls:
-            context = _server_context(cert, _long_chain(pki, cert, directory) if case.long_chain else None)
+            context = s.server_context(cert, _long_chain(pki, cert, directory) if case.long_chain else None)
         peers[case.name] = s.HostilePeer(case.behaviour, context=context, host=case.host).start()
     for host in ("127.0.0.1", "::1"):
-        peers[f"good-edge-{host}"] = s.HostilePeer(s.good_answer, context=_server_context(edge_cert), host=host)
+        peers[f"good-edge-{host}"] = s.HostilePeer(s.good_answer, context=s.server_context(edge_cert), host=host)
         peers[f"good-http-{host}"] = s.HostilePeer(s.good_answer, host=host)
         peers[f"good-edge-{host}"].start()
         peers[f"good-http-{host}"].start()
