@@ -88,5 +88,5 @@ def handle_interrupts(*, hard_exit: bool) -> Iterator[threading.Event]:
         # Once interrupted as the program, keep our handler: the process is ending, and a second Ctrl-C while the
         # interpreter joins the probe threads would otherwise print a KeyboardInterrupt traceback.
         if not (hard_exit and handler.interrupted):
-            for sig, old in previous.items():
-                signal.signal(sig, old)  # type: ignore[arg-type]
+            for signum, old in previous.items():
+                signal.signal(signum, old)  # type: ignore[arg-type]
