@@ -267,9 +267,11 @@ def _normalise_name(name: str) -> str:
 def is_hostname_covered(hostname: str, names: Iterable[str]) -> bool:
     """Whether a certificate listing DNS ``names`` (its SANs) covers ``hostname`` (RFC 6125 §6.4).
 
-    Exact match, case-insensitive, trailing dot ignored; or a wildcard as the whole left-most label, matching exactly
-    one label (``*.example.com`` covers ``a.example.com``, not ``example.com`` nor ``a.b.example.com``). Partial-label
-    wildcards (``a*.example.com``) and wildcards directly over a single label (``*.com``) never match.
+    Only these names count: the subject CN is never consulted, even when there are no SANs (RFC 6125 section
+    6.4.4; browsers ignore it). Exact match, case-insensitive, trailing dot ignored; or a wildcard as the whole
+    left-most label, matching exactly one label (``*.example.com`` covers ``a.example.com``, not ``example.com``
+    nor ``a.b.example.com``). Partial-label wildcards (``a*.example.com``) and wildcards directly over a single
+    label (``*.com``) never match.
     """
     host = _normalise_name(hostname)
     if not host:

@@ -113,11 +113,15 @@ def test_main_called_as_a_function_returns_130_and_leaves_the_process_alone(held
     # A caller embedding main() gets 130 back (once the probe threads have ended: here by their timeouts); only
     # the program (argv from sys.argv) exits hard.
     before = signal.getsignal(signal.SIGTERM)
-    timer = threading.Timer(0.8, lambda: signal.raise_signal(signal.SIGTERM))
+    timer = threading.Timer(0.5, lambda: signal.raise_signal(signal.SIGTERM))
     out, err = io.StringIO(), io.StringIO()
     timer.start()
     try:
-        code = main(["verify", *held.args], stdout=out, stderr=err)
+        quick = [
+            ("1" if before == "--timeout" else arg)
+            for before, arg in zip(["", *held.args[:-1]], held.args, strict=True)
+        ]
+        code = main(["verify", *quick], stdout=out, stderr=err)
     finally:
         timer.cancel()
     assert code == 130
