@@ -14,6 +14,7 @@ The twins: the same library's well-behaved peer passes the same checks, over IPv
 from __future__ import annotations
 
 import re
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -149,7 +150,10 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
         for peer in peers.values():
             peer.stop()
         # What was measured, for the record (pytest -s shows it).
-        print(f"\nhostile peers, --timeout {TIMEOUT}, bound {BOUND}s; quiet run {quiet.elapsed:.2f}s")
+        print(
+            f"\nhostile peers, --timeout {TIMEOUT}, bound {BOUND}s; quiet run {quiet.elapsed:.2f}s, "
+            f"{quiet.max_rss_kib // 1024} MiB"
+        )
         for name, run in sorted(lab.seen.items(), key=lambda item: -item[1].elapsed):
             state = "HUNG" if run.hung else f"exit {run.code}"
             print(f"  {run.elapsed:6.2f}s  {run.max_rss_kib // 1024:4d} MiB  {state:<8} {name}")
@@ -204,6 +208,18 @@ def test_the_well_behaved_twin_passes_the_same_checks(lab: Lab, host: str) -> No
     for check_id in ("edge.min_tls_version", "edge.tls_1_3", "edge.certificate", "edge.hsts", "edge.https_redirect"):
         assert checks[check_id]["status"] == "pass", f"{check_id} over {host}: " + run.summary()
     assert run.elapsed <= BOUND, run.summary()
+
+
+def test_the_yardstick_sees_a_process_that_grows_and_one_that_hangs() -> None:
+    # The twins of the bounds: a child that takes 96 MiB more than the quiet run, and one that never ends.
+    grow = "import time; b = bytearray(96 << 20); b[::4096] = b'x' * len(b[::4096]); time.sleep(0.3)"
+    grown = run_verify([], kill_after=KILL_AFTER, argv=[sys.executable, "-c", grow])
+    assert grown.code == 0
+    assert grown.max_rss_kib >= 96 * 1024, grown.summary()
+    hang = run_verify([], kill_after=0.5, argv=[sys.executable, "-c", "import time; time.sleep(60)"])
+    assert hang.hung
+    assert hang.code is None
+    assert hang.elapsed < 5
 
 
 def test_the_quiet_run_is_the_memory_yardstick(lab: Lab) -> None:
