@@ -29,6 +29,7 @@ from .formats import (
     render_prometheus,
     write_atomic,
 )
+from .interrupts import EXIT_INTERRUPTED, INTERRUPTED_MESSAGE, handle_interrupts
 from .inventory import build_targets, load_inventory
 from .progress import progress_for
 from .report import EXIT_BAD_INPUT, Report, Status
@@ -229,7 +230,16 @@ def main(argv: Sequence[str] | None = None, *, stdout: TextIO | None = None, std
 
             return int(run_demo(arguments[1:]))
         args = build_parser().parse_args(arguments)
-        return _verify(args, out)
+        # As the program (no argv given), an interrupt also ends the process within a second whatever its probe
+        # threads are doing (origin_tls.interrupts says why); called as a function, main() only returns 130.
+        with handle_interrupts(hard_exit=argv is None) as message_written:
+            try:
+                return _verify(args, out)
+            except KeyboardInterrupt:
+                message_written.set()
+                err.write(INTERRUPTED_MESSAGE)
+                err.flush()
+                return EXIT_INTERRUPTED
     except _UsageError as exc:
         err.write(f"{exc}\n")
         return EXIT_BAD_INPUT
@@ -237,5 +247,5 @@ def main(argv: Sequence[str] | None = None, *, stdout: TextIO | None = None, std
         err.write(f"origin_tls: {exc}\n")
         return EXIT_BAD_INPUT
     except KeyboardInterrupt:
-        err.write("origin_tls: interrupted\n")
-        return 130
+        err.write(INTERRUPTED_MESSAGE)
+        return EXIT_INTERRUPTED

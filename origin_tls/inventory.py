@@ -289,11 +289,16 @@ class _Resolver:
             missing = "client_key" if key is None else "client_cert"
             pair = "--client-cert/--client-key" if name is _flag else "client_cert/client_key"
             raise InvalidInput(name(missing), None, f"given together with {pair}")
-        # The client certificate/key pair check (certs.check_key_pair, hostile branch) belongs here: once per pair.
         pems = [get(k) for k in ("origin_ca", "origin_cert", "edge_ca", "client_cert", "client_key")]
         values = (*[None if pem is None else pem.path for pem in pems], get("zone_id"), get("api_url", DEFAULT_API_URL))
         if values not in self._options:
             origin_ca, origin_cert, edge_ca, client_cert, client_key = (None if p is None else p.text for p in pems)
+            if client_cert is not None and client_key is not None:  # once per pair, before anything is probed
+                cert_field, key_field = merged["client_cert"].field, merged["client_key"].field
+                try:
+                    certs.check_key_pair(client_cert, client_key, cert_field=cert_field, key_field=key_field)
+                except InvalidInput as exc:  # the same rule, naming the file instead of the redacted key
+                    raise InvalidInput(key_field, pems[4].path if pems[4] else None, exc.allowed) from None
             self._options[values] = VerifyOptions(
                 origin_ca_pem=origin_ca,
                 origin_cert_pem=origin_cert,

@@ -208,6 +208,21 @@ def test_client_key_is_a_path_not_a_credential_key(fleet_dir: Path) -> None:
     assert target.options.client_key_pem is not None
 
 
+def test_a_client_key_of_another_certificate_is_refused_naming_the_target(
+    fleet_dir: Path, pems: dict[str, str]
+) -> None:
+    # The twin of the test above: the same layout, but the key belongs to another certificate.
+    other = TestPki(fleet_dir / "other-pki").client()
+    (fleet_dir / "pull" / "other.key").write_text(other.key_pem)
+    document = {
+        "targets": [{"hostname": "a.example.com", "client_cert": "pull/app.pem", "client_key": "pull/other.key"}]
+    }
+    message = _refusal(_write(fleet_dir, document))
+    assert "fleet.yaml: targets[0] (a.example.com): client_key" in message
+    assert "pull/other.key" in message
+    assert other.key_pem.splitlines()[1] not in message
+
+
 @pytest.mark.parametrize(
     ("key", "value", "allowed"),
     [
