@@ -41,11 +41,17 @@ class CaddyServer(ServerProcess):
 
     def render(self) -> dict[str, Any]:
         servers = {listener.name: self._server(listener) for listener in self.listeners.values()}
-        certificates = [
-            {"certificate": str(item.cert.chain_path), "key": str(item.cert.key_path), "tags": [item.name]}
-            for item in self.listeners.values()
-            if isinstance(item, TlsListener)
-        ]
+        # One entry per certificate carrying every tag that selects it: Caddy's cache keeps a certificate once
+        # (by hash), so a second entry for the same file would lose its tag and leave a listener without one.
+        by_file: dict[str, dict[str, Any]] = {}
+        for item in self.listeners.values():
+            if isinstance(item, TlsListener):
+                entry = by_file.setdefault(
+                    str(item.cert.chain_path),
+                    {"certificate": str(item.cert.chain_path), "key": str(item.cert.key_path), "tags": []},
+                )
+                entry["tags"].append(item.name)
+        certificates = list(by_file.values())
         return {
             "admin": {"disabled": True},
             "storage": {"module": "file_system", "root": str(self.directory / "storage")},
