@@ -89,7 +89,7 @@ class CaddyServer(ServerProcess):
         server["tls_connection_policies"] = [policy]
         handlers: list[dict[str, Any]] = []
         if listener.sts:
-            sts = {"Strict-Transport-Security": list(listener.sts)}
+            sts = {"Strict-Transport-Security": [_literal(value) for value in listener.sts]}
             handlers.append({"handler": "headers", "response": {"add": sts}})
         body = ORIGIN_BODY if listener.status == 200 else f"status {listener.status}\n"
         handlers.append(_respond(listener.status, body, {}))
@@ -114,6 +114,13 @@ class CaddyServer(ServerProcess):
             return _READY in self.log_path.read_text(encoding="utf-8", errors="replace")
         except OSError:
             return False
+
+
+def _literal(value: str) -> str:
+    """Caddy expands ``{placeholders}`` in header values; JSON takes care of every other character."""
+    if "{" in value or "}" in value:
+        raise ValueError(f"caddy header value may not contain braces (placeholders): {value!r}")
+    return value
 
 
 def _respond(status: int, body: str, headers: dict[str, list[str]]) -> dict[str, Any]:
