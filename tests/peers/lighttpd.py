@@ -23,6 +23,10 @@ _VERSION = {TlsVersion.TLS_1_0: "TLSv1", TlsVersion.TLS_1_1: "TLSv1.1", TlsVersi
             TlsVersion.TLS_1_3: "TLSv1.3"}  # fmt: skip
 
 
+#: mod_openssl comes in its own Debian package, lighttpd-mod-openssl.
+_MOD_OPENSSL = Path("/usr/lib/lighttpd/mod_openssl.so")
+
+
 def _quote(value: str) -> str:
     if any(ch in value for ch in '"\\\n\r'):
         raise ValueError(f"lighttpd string may not contain quotes, backslashes or newlines: {value!r}")
@@ -38,6 +42,12 @@ class LighttpdServer(ServerProcess):
     binary_name = "lighttpd"
     binary_env = "ORIGIN_TLS_LIGHTTPD"
     install_hint = "install the Debian packages (scripts/bootstrap, or apt-get install lighttpd lighttpd-mod-openssl)"
+
+    @classmethod
+    def unavailable(cls) -> str | None:
+        if not _MOD_OPENSSL.exists() and cls.find() is not None:
+            return f"lighttpd has no TLS module ({_MOD_OPENSSL}): {cls.install_hint}"
+        return super().unavailable()
 
     def check_supported(self, listener: Listener) -> None:
         if isinstance(listener, TlsListener) and len(listener.sts) > 1:

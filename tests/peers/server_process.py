@@ -161,6 +161,13 @@ class ServerProcess(abc.ABC):
     def find(cls) -> str | None:
         return find_binary(cls.binary_name, env=cls.binary_env)
 
+    @classmethod
+    def unavailable(cls) -> str | None:
+        """Why this server cannot run here (for a skip message), or None when it can."""
+        if cls.find() is None:
+            return f"{cls.label} ({cls.binary_name}) is not installed: {cls.install_hint}"
+        return None
+
     @property
     def log_path(self) -> Path:
         """stdout and stderr of the server (its error log goes here, or beside it, by configuration)."""
@@ -202,8 +209,9 @@ class ServerProcess(abc.ABC):
         if self.running:
             raise ServerError(f"{self.label} is already running")
         binary = self.find()
-        if binary is None:
-            raise ServerError(f"{self.label} not found ({self.binary_name}); {self.install_hint}")
+        why = self.unavailable()
+        if binary is None or why is not None:
+            raise ServerError(why or f"{self.label} not found")
         self.directory.mkdir(parents=True, exist_ok=True)
         for listener in self.listeners.values():
             listener.port = listener.port or pick_port(listener.host)

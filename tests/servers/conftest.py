@@ -22,8 +22,9 @@ def server_world(
 ) -> Iterator[ServerWorld]:
     kind: str = request.param
     server_class = SERVERS[kind]
-    if server_class.find() is None:
-        pytest.skip(f"{server_class.label} ({server_class.binary_name}) is not installed: {server_class.install_hint}")
+    why = server_class.unavailable()
+    if why is not None:
+        pytest.skip(why)
     server, unsupported = build_server(kind, tmp_path_factory.mktemp(f"server-{kind}"), pki, HOSTNAME)
     with server:
         yield ServerWorld(kind, server, pki, HOSTNAME, unsupported)

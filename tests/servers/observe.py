@@ -144,8 +144,9 @@ def observe_all(directory: Path) -> tuple[dict[str, dict[str, str]], dict[str, d
     versions: dict[str, dict[str, str]] = {}
     ranges = {"only_12": (_V12, _V12), "only_13": (_V13, _V13), "modern": (_V12, _V13), "legacy": (_V10, _V13)}
     for kind, server_class in SERVERS.items():
-        if server_class.find() is None:
-            print(f"{server_class.label}: not installed, skipped", file=sys.stderr)
+        why = server_class.unavailable()
+        if why is not None:
+            print(f"skipped: {why}", file=sys.stderr)
             continue
         listeners = []
         for name, pair in ranges.items():

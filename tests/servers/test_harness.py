@@ -27,8 +27,9 @@ _GONE_WITHIN = 15.0  # correctness bound: the servers stop on SIGTERM in well un
 
 def _server_class(kind: str) -> type[ServerProcess]:
     server_class = SERVERS[kind]
-    if server_class.find() is None:
-        pytest.skip(f"{server_class.label} is not installed: {server_class.install_hint}")
+    why = server_class.unavailable()
+    if why is not None:
+        pytest.skip(why)
     return server_class
 
 
