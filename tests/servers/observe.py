@@ -1,18 +1,18 @@
 """Record what a server sends when a pull comes without a client certificate (or with an untrusted one).
 
-The evidence the AOP judge rests on: which TLS alert (or HTTP answer), and when, on TLS 1.2 and on TLS 1.3. The
-wire is read with the package's own client (``tls_client.tls_connection``/``http_get``/``classify_error``) and the
-verdict with its own probe (``probes.probe_origin_pull``), so a disagreement between them shows up here.
+The evidence the AOP judge rests on: which TLS alert (or HTTP answer), and when, on TLS 1.2 and on TLS 1.3. Read
+through the package's own probes (``probes.probe_origin_pull``, ``probes.probe_tls_version``, whose details come
+from ``tls_client.classify_error``), so the table shows what the judge is given, and how it reads it.
 
 ``python -m tests.servers.observe`` starts the four servers (and nginx, for comparison) with a required client
-certificate on a TLS 1.2-only and a TLS 1.3-only listener and prints the Markdown table kept in tests/README.md.
+certificate on TLS 1.2-only, TLS 1.3-only, 1.2+1.3 and legacy listeners and prints the tables kept in
+tests/README.md.
 """
 
 from __future__ import annotations
 
 import contextlib
 import re
-import ssl
 import sys
 import tempfile
 from collections.abc import Mapping
@@ -20,85 +20,77 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from origin_tls.baseline import Endpoint, TlsVersion
-from origin_tls.probes import AopOutcome, probe_origin_pull
-from origin_tls.tls_client import ErrorKind, alert_name, classify_error, http_get, tls_connection, version_context
+from origin_tls.probes import AopOutcome, TlsOutcome, probe_origin_pull, probe_tls_version
 from tests.peers import HOSTNAME
 from tests.peers.listeners import ClientAuth, TlsListener, Unsupported
 from tests.peers.nginx import NginxServer, find_nginx
 from tests.peers.pki import IssuedCert, TestPki
 from tests.servers.world import SERVERS
 
-__all__ = ["Observation", "observe_pull", "observe_wire", "render_table"]
+__all__ = ["Observation", "observe_pull", "observe_version", "render_table"]
 
 #: RFC 8446 section 6 / RFC 5246 section 7.2 alert codes, for the table.
 _ALERT_CODES = {"handshake_failure": 40, "bad_certificate": 42, "unsupported_certificate": 43,
                 "certificate_revoked": 44, "certificate_expired": 45, "certificate_unknown": 46,
                 "unknown_ca": 48, "access_denied": 49, "decrypt_error": 51, "protocol_version": 70,
                 "internal_error": 80, "certificate_required": 116}  # fmt: skip
+#: classify_error's wording for an alert: "the server sent TLS alert handshake_failure (SSLV3_ALERT_...)".
+_ALERT = re.compile(r"TLS alert (\w+) \((\w+)\)")
 
 
 @dataclass(frozen=True)
 class Observation:
-    """One pull as it went on the wire, and how ``probe_origin_pull`` judged the same pull."""
+    """One pull as the probe saw it: what the server sent, when, and how the probe judged it."""
 
-    version: TlsVersion
+    version: TlsVersion  # the one version the listener speaks
     negotiated: str | None
     when: str  # "during the handshake", "on the first read after the handshake", "HTTP answer"
-    wire: str  # "alert handshake_failure (40)", "HTTP 400: <first line of the body>", "close without alert"...
+    wire: str  # "alert handshake_failure (40)", "HTTP 400 No required SSL certificate was sent", ...
     judged: AopOutcome
     how: str  # probe_origin_pull's evidence label
+    detail: str
 
     @property
     def cell(self) -> str:
         return f"{self.wire}, {self.when}"
 
 
-def observe_wire(
-    endpoint: Endpoint, hostname: str, version: TlsVersion, *, client: IssuedCert | None = None, timeout: float = 5.0
-) -> tuple[str | None, str, str]:
-    """A ``GET /`` offering exactly ``version`` (legacy ones at security level 0, as the probes do), with
-    ``client`` as the client certificate (None: none): (negotiated, when, what the server sent)."""
-    context = version_context(version)
-    if client is not None:
-        context.load_cert_chain(client.cert_path, client.key_path)
-    when = "during the handshake"
-    negotiated: str | None = None
-    try:
-        with tls_connection(endpoint, hostname, context, timeout) as tls:
-            when = "on the first read after the handshake"
-            negotiated = tls.version()
-            answer = http_get(tls, hostname, timeout)
-    except Exception as exc:
-        return negotiated, when, _describe_failure(exc)
-    text = " ".join(re.sub(r"<[^>]*>", " ", answer.body.decode("utf-8", "replace")).split())
-    return negotiated, "HTTP answer", f"HTTP {answer.status}" + (f' "{text[:60]}"' if text else "")
+def _alert(detail: str) -> str | None:
+    match = _ALERT.search(detail)
+    if match is None:
+        return None
+    name = match.group(1)
+    code = _ALERT_CODES.get(name)
+    return f"alert {name}" + (f" ({code})" if code is not None else f" [{match.group(2)}]")
 
 
 def observe_pull(
     endpoint: Endpoint, hostname: str, version: TlsVersion, *, client: IssuedCert | None = None, timeout: float = 5.0
 ) -> Observation:
-    """:func:`observe_wire`, and how ``probe_origin_pull`` judges the same pull (on a listener that speaks only
-    ``version``, the probe negotiates it too)."""
-    negotiated, when, wire = observe_wire(endpoint, hostname, version, client=client, timeout=timeout)
-    judged = probe_origin_pull(
+    """``probe_origin_pull`` to a listener that speaks only ``version``, with ``client`` as the client certificate
+    (None: none), described for the table."""
+    result = probe_origin_pull(
         endpoint,
         hostname,
         client_cert_pem=client.cert_pem if client else None,
         client_key_pem=client.key_pem if client else None,
         timeout=timeout,
     )
-    return Observation(version, negotiated, when, wire, judged.outcome, judged.how)
+    if result.status is not None:
+        when, wire = "HTTP answer", result.detail
+    else:
+        after = result.how == "tls-alert-after-handshake" or "after the handshake" in result.detail
+        when = "on the first read after the handshake" if after else "during the handshake"
+        wire = _alert(result.detail) or result.detail
+    return Observation(version, result.negotiated, when, wire, result.outcome, result.how, result.detail)
 
 
-def _describe_failure(exc: BaseException) -> str:
-    kind, detail = classify_error(exc)
-    if kind in (ErrorKind.ALERT, ErrorKind.OTHER_VERSION) and isinstance(exc, ssl.SSLError):
-        name = alert_name(exc.reason or "")
-        code = _ALERT_CODES.get(name)
-        return f"alert {name}" + (f" ({code})" if code is not None else "")
-    if kind is ErrorKind.CLOSED:
-        return "connection closed without an alert"
-    return detail
+def observe_version(endpoint: Endpoint, hostname: str, version: TlsVersion, *, timeout: float = 5.0) -> str:
+    """``probe_tls_version`` (no client certificate), described for the table."""
+    result = probe_tls_version(endpoint, hostname, version, timeout=timeout)
+    if result.outcome is TlsOutcome.ACCEPTED:
+        return f"handshake completed ({result.negotiated})"
+    return f"{_alert(result.detail) or result.detail} (probe: {result.outcome})"
 
 
 def render_table(rows: Mapping[str, Mapping[str, str]]) -> str:
@@ -125,12 +117,10 @@ def _pull_cells(endpoints: Mapping[TlsVersion, Endpoint], rogue: IssuedCert) -> 
 def _version_cells(modern: Endpoint, legacy: Endpoint | None) -> dict[str, str]:
     """What a version probe without a client certificate meets at a server that requires one."""
     row = {}
-    for version in (_V10, _V11, _V12):
-        _, when, wire = observe_wire(modern, HOSTNAME, version)
-        row[f"TLS {version} offered, floor 1.2"] = f"{wire}, {when}"
+    for version in (_V10, _V11, _V12, _V13):
+        row[f"TLS {version} offered, floor 1.2"] = observe_version(modern, HOSTNAME, version)
     if legacy is not None:
-        _, when, wire = observe_wire(legacy, HOSTNAME, _V10)
-        row["TLS 1.0 offered, floor 1.0"] = f"{wire}, {when}"
+        row["TLS 1.0 offered, floor 1.0"] = observe_version(legacy, HOSTNAME, _V10)
     return row
 
 
