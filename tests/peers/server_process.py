@@ -35,7 +35,7 @@ __all__ = [
     "ServerProcess",
     "find_binary",
     "listening_ports",
-    "pick_port",
+    "pick_ports",
     "port_accepts",
 ]
 
@@ -64,13 +64,17 @@ def find_binary(name: str, *, env: str) -> str | None:
     return shutil.which(name)
 
 
-def pick_port(host: str = "127.0.0.1") -> int:
-    """A port nobody listens on right now. Racy by nature: :meth:`ServerProcess.start` picks again on a clash."""
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    with socket.socket(family, socket.SOCK_STREAM) as sock:
-        sock.bind((host, 0))
-        port: int = sock.getsockname()[1]
-        return port
+def pick_ports(hosts: Sequence[str]) -> list[int]:
+    """One port per host that nobody listens on right now, all different: every socket stays bound until all
+    are picked (released one by one, the kernel may hand the same port out twice). Racy by nature against other
+    processes: :meth:`ServerProcess.start` picks again on a clash."""
+    with contextlib.ExitStack() as stack:
+        ports = []
+        for host in hosts:
+            sock = stack.enter_context(socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET))
+            sock.bind((host, 0))
+            ports.append(int(sock.getsockname()[1]))
+        return ports
 
 
 def port_accepts(host: str, port: int, *, timeout: float = 0.5) -> bool:
@@ -205,7 +209,7 @@ class ServerProcess(abc.ABC):
 
     def start(self: _S) -> _S:
         """Write the configuration, start the server, wait until it is up. A port taken between
-        :func:`pick_port` and the server's bind is picked again, a few times. :class:`ServerError` otherwise."""
+        :func:`pick_ports` and the server's bind is picked again, a few times. :class:`ServerError` otherwise."""
         if self.running:
             raise ServerError(f"{self.label} is already running")
         binary = self.find()
@@ -213,8 +217,9 @@ class ServerProcess(abc.ABC):
         if binary is None or why is not None:
             raise ServerError(why or f"{self.label} not found")
         self.directory.mkdir(parents=True, exist_ok=True)
-        for listener in self.listeners.values():
-            listener.port = listener.port or pick_port(listener.host)
+        unset = [item for item in self.listeners.values() if not item.port]
+        for item, port in zip(unset, pick_ports([item.host for item in unset]), strict=True):
+            item.port = port
         for attempt in range(_PORT_ATTEMPTS):
             self._launch(binary)
             if self._wait_ready():
@@ -222,8 +227,9 @@ class ServerProcess(abc.ABC):
             log = self.log_text()
             self.stop()
             if any(sign in log for sign in _IN_USE) and attempt + 1 < _PORT_ATTEMPTS:
-                for listener in self.listeners.values():
-                    listener.port = pick_port(listener.host)
+                listeners = list(self.listeners.values())
+                for item, port in zip(listeners, pick_ports([item.host for item in listeners]), strict=True):
+                    item.port = port
                 continue
             raise ServerError(f"{self.label} did not start (configuration in {self.directory}):\n{log}")
         raise AssertionError("unreachable")
