@@ -32,7 +32,8 @@ class CaddyServer(ServerProcess):
     binary_env = "ORIGIN_TLS_CADDY"
     install_hint = "install the Debian package (scripts/bootstrap, or apt-get install caddy)"
 
-    def check_supported(self, listener: Listener) -> None:
+    @classmethod
+    def check_supported(cls, listener: Listener) -> None:
         if isinstance(listener, TlsListener) and listener.legacy:
             raise Unsupported("Caddy (Go crypto/tls) cannot accept TLS 1.0/1.1 here")
 

@@ -49,7 +49,8 @@ class LighttpdServer(ServerProcess):
             return f"lighttpd has no TLS module ({_MOD_OPENSSL}): {cls.install_hint}"
         return super().unavailable()
 
-    def check_supported(self, listener: Listener) -> None:
+    @classmethod
+    def check_supported(cls, listener: Listener) -> None:
         if isinstance(listener, TlsListener) and len(listener.sts) > 1:
             raise Unsupported("lighttpd's setenv.add-response-header takes each header name once")
 

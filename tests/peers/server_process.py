@@ -17,6 +17,7 @@ import abc
 import contextlib
 import ctypes
 import ctypes.util
+import functools
 import os
 import shutil
 import signal
@@ -107,11 +108,13 @@ def listening_ports(pid: int) -> set[int]:
     return ports
 
 
-def _die_with_parent() -> None:
-    """In the child before exec: SIGTERM when the parent dies (servers stop their own workers on SIGTERM)."""
+def _die_with_parent(parent: int) -> None:
+    """In the child before exec: SIGTERM when the parent dies (servers stop their own workers on SIGTERM).
+
+    Linux delivers it when the *thread* that forked exits: start servers from the main thread (fixtures do)."""
     libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
     libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
-    if os.getppid() == 1:  # the parent died before prctl: nobody would ever deliver the signal
+    if os.getppid() != parent:  # the parent died before prctl: nobody would ever deliver the signal
         os._exit(1)
 
 
@@ -136,11 +139,11 @@ class ServerProcess(abc.ABC):
             self.check_supported(listener)
             self.listeners[listener.name] = listener
         self._process: subprocess.Popen[bytes] | None = None
-        self._log_handle: int | None = None
 
     # -- what a subclass provides
 
-    def check_supported(self, listener: Listener) -> None:  # noqa: B027 - most servers express every listener
+    @classmethod  # noqa: B027 - not abstract: most servers express every listener
+    def check_supported(cls, listener: Listener) -> None:
         """Raise :class:`~tests.peers.listeners.Unsupported` for a listener this server cannot express."""
 
     @abc.abstractmethod
@@ -251,7 +254,7 @@ class ServerProcess(abc.ABC):
                 env=self.environment(),
                 start_new_session=True,  # own group: stop() reaches workers too
                 # prctl must run in the child itself; the hook only calls prctl/getppid (async-signal-safe).
-                preexec_fn=_die_with_parent,
+                preexec_fn=functools.partial(_die_with_parent, os.getpid()),
             )
         finally:
             os.close(log)

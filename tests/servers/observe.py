@@ -142,7 +142,7 @@ def observe_all(directory: Path) -> tuple[dict[str, dict[str, str]], dict[str, d
         for name, pair in ranges.items():
             listener = TlsListener(name, origin, versions=pair, client_auth=ClientAuth.REQUIRE, client_ca=ca)
             with contextlib.suppress(Unsupported):
-                server_class(directory / kind, HOSTNAME, []).check_supported(listener)
+                server_class.check_supported(listener)
                 listeners.append(listener)
         with server_class(directory / kind, HOSTNAME, listeners) as server:
             names = set(server.listeners)

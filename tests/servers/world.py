@@ -84,10 +84,9 @@ def build_server(kind: str, directory: Path, pki: TestPki, hostname: str) -> tup
     server_class = SERVERS[kind]
     supported: list[Listener] = []
     unsupported: dict[str, str] = {}
-    probe = server_class(directory, hostname, [])
     for listener in _variants(pki, hostname):
         try:
-            probe.check_supported(listener)
+            server_class.check_supported(listener)
         except Unsupported as exc:
             unsupported[listener.name] = str(exc)
             continue
