@@ -121,3 +121,7 @@ class LighttpdServer(ServerProcess):
 
     def command(self, binary: str) -> list[str]:
         return [binary, "-D", "-f", str(self.directory / "lighttpd.conf")]
+
+    def started(self) -> bool:
+        # server.c writes the pid file after network_init() has bound every socket.
+        return self.pid_file_names_us(self.directory / "lighttpd.pid")
