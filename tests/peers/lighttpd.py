@@ -123,5 +123,5 @@ class LighttpdServer(ServerProcess):
         return [binary, "-D", "-f", str(self.directory / "lighttpd.conf")]
 
     def started(self) -> bool:
-        # server.c writes the pid file after network_init() has bound every socket.
+        # Written once lighttpd has set up (the sockets themselves are proven by the base class, via procfs).
         return self.pid_file_names_us(self.directory / "lighttpd.pid")
