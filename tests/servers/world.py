@@ -7,8 +7,10 @@ test that needs it skips saying so.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -48,28 +50,30 @@ def _variants(pki: TestPki, hostname: str) -> list[Listener]:
     origin = pki.origin(hostname)
     ca = pki.client_ca.cert_path
 
-    def edge(name: str, cert: IssuedCert = good, **kw: object) -> TlsListener:
-        values: dict[str, object] = {"sts": (GOOD_STS,)}
-        values.update(kw)
-        return TlsListener(f"edge_{name}", cert, **values)  # type: ignore[arg-type]
+    right_edge = TlsListener("edge", good, sts=(GOOD_STS,))
+    right_origin = TlsListener("origin", origin, client_auth=ClientAuth.REQUIRE, client_ca=ca)
 
-    def pull(name: str, auth: ClientAuth, cert: IssuedCert = origin, **kw: object) -> TlsListener:
-        return TlsListener(f"origin_{name}", cert, client_auth=auth, client_ca=None if auth is ClientAuth.OFF else ca,
-                           **kw)  # type: ignore[arg-type]  # fmt: skip
+    def edge(name: str, **changes: Any) -> TlsListener:
+        return dataclasses.replace(right_edge, name=f"edge_{name}", **changes)
+
+    def pull(name: str, auth: ClientAuth, **changes: Any) -> TlsListener:
+        client_ca = None if auth is ClientAuth.OFF else ca
+        named = dataclasses.replace(right_origin, name=f"origin_{name}", **changes)
+        return dataclasses.replace(named, client_auth=auth, client_ca=client_ca)
 
     listeners: list[Listener] = [
         edge("good"),
         edge("legacy", versions=_LEGACY),  # accepts TLS 1.0/1.1
         edge("tls12", versions=_ONLY_12),  # no TLS 1.3
-        edge("wrong_host", pki.wrong_host(hostname)),
+        edge("wrong_host", cert=pki.wrong_host(hostname)),
         edge("no_hsts", sts=()),
         edge("weak_hsts", sts=(WEAK_STS,)),
         edge("526", status=526),  # what Cloudflare answers when the origin certificate is invalid
         edge("502", status=502),  # an application error: the TLS hop to the origin worked
         PlainListener("http_redirect", redirect=True),
         PlainListener("http_plain", redirect=False),
-        pull("self_signed", ClientAuth.REQUIRE, pki.self_signed(hostname)),
-        pull("wrong_host", ClientAuth.REQUIRE, pki.origin(f"other-{hostname}")),
+        pull("self_signed", ClientAuth.REQUIRE, cert=pki.self_signed(hostname)),
+        pull("wrong_host", ClientAuth.REQUIRE, cert=pki.origin(f"other-{hostname}")),
         pull("legacy_require", ClientAuth.REQUIRE, versions=_LEGACY),
         pull("legacy_off", ClientAuth.OFF, versions=_LEGACY),
     ]
