@@ -47,6 +47,7 @@ class ApacheServer(ServerProcess):
     binary_name = "apache2"
     binary_env = "ORIGIN_TLS_APACHE2"
     install_hint = "install the Debian package (scripts/bootstrap, or apt-get install apache2)"
+    per_request_client_auth = True
 
     _docroot: Path | None = None
 
@@ -99,11 +100,12 @@ class ApacheServer(ServerProcess):
             if listener.legacy:
                 body.append(f"SSLCipherSuite {LEGACY_CIPHERS}")
             if listener.client_auth is not ClientAuth.OFF:
-                body += [
-                    f"SSLVerifyClient {_VERIFY[listener.client_auth]}",
-                    "SSLVerifyDepth 2",
-                    f"SSLCACertificateFile {_quote(str(listener.client_ca))}",
-                ]
+                body += ["SSLVerifyDepth 2", f"SSLCACertificateFile {_quote(str(listener.client_ca))}"]
+                verify = f"SSLVerifyClient {_VERIFY[listener.client_auth]}"
+                if listener.per_request:
+                    body += ['<Location "/">', f"    {verify}", "</Location>"]
+                else:
+                    body.append(verify)
             verb = "set"
             for value in listener.sts:
                 body.append(f"Header always {verb} Strict-Transport-Security {_quote(value)}")

@@ -34,6 +34,7 @@ class CaddyServer(ServerProcess):
 
     @classmethod
     def check_supported(cls, listener: Listener) -> None:
+        super().check_supported(listener)
         if isinstance(listener, TlsListener) and listener.legacy:
             raise Unsupported("Caddy (Go crypto/tls) cannot accept TLS 1.0/1.1 here")
 

@@ -51,6 +51,7 @@ class LighttpdServer(ServerProcess):
 
     @classmethod
     def check_supported(cls, listener: Listener) -> None:
+        super().check_supported(listener)
         if isinstance(listener, TlsListener) and len(listener.sts) > 1:
             raise Unsupported("lighttpd's setenv.add-response-header takes each header name once")
 

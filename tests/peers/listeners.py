@@ -63,6 +63,9 @@ class TlsListener:
     sts: tuple[str, ...] = ()
     client_auth: ClientAuth = ClientAuth.OFF
     client_ca: Path | None = None
+    #: Ask for the certificate per request, after the handshake (Apache's per-directory SSLVerifyClient:
+    #: renegotiation on TLS 1.2, post-handshake authentication on TLS 1.3), not in the handshake.
+    per_request: bool = False
     status: int = 200
     host: str = "127.0.0.1"
     port: int = 0
@@ -70,6 +73,8 @@ class TlsListener:
     def __post_init__(self) -> None:
         if self.client_auth is not ClientAuth.OFF and self.client_ca is None:
             raise ValueError(f"{self.name}: client_auth {self.client_auth} needs client_ca")
+        if self.per_request and self.client_auth is ClientAuth.OFF:
+            raise ValueError(f"{self.name}: per_request needs client_auth")
         if self.versions[0].rank > self.versions[1].rank:
             raise ValueError(f"{self.name}: versions {self.versions} are not (lowest, highest)")
 

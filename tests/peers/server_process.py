@@ -29,7 +29,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import ClassVar, TypeVar
 
-from .listeners import Listener, PlainListener, TlsListener
+from .listeners import Listener, PlainListener, TlsListener, Unsupported
 
 __all__ = [
     "ServerError",
@@ -142,9 +142,14 @@ class ServerProcess(abc.ABC):
 
     # -- what a subclass provides
 
-    @classmethod  # noqa: B027 - not abstract: most servers express every listener
+    #: Whether the server can ask for the client certificate per request (``TlsListener.per_request``).
+    per_request_client_auth: ClassVar[bool] = False
+
+    @classmethod
     def check_supported(cls, listener: Listener) -> None:
         """Raise :class:`~tests.peers.listeners.Unsupported` for a listener this server cannot express."""
+        if isinstance(listener, TlsListener) and listener.per_request and not cls.per_request_client_auth:
+            raise Unsupported(f"{cls.label} asks for client certificates in the handshake only")
 
     @abc.abstractmethod
     def config_files(self) -> Mapping[str, str]:

@@ -105,9 +105,9 @@ def render_table(rows: Mapping[str, Mapping[str, str]]) -> str:
 _V10, _V11, _V12, _V13 = TlsVersion.TLS_1_0, TlsVersion.TLS_1_1, TlsVersion.TLS_1_2, TlsVersion.TLS_1_3
 
 
-def _pull_cells(endpoints: Mapping[TlsVersion, Endpoint], rogue: IssuedCert) -> dict[str, str]:
+def _pull_cells(endpoints: Mapping[TlsVersion, Endpoint], rogue: IssuedCert, good: IssuedCert) -> dict[str, str]:
     row = {}
-    for label, client in (("no certificate", None), ("untrusted certificate", rogue)):
+    for label, client in (("no certificate", None), ("untrusted certificate", rogue), ("authorised certificate", good)):
         for version, endpoint in endpoints.items():
             seen = observe_pull(endpoint, HOSTNAME, version, client=client)
             row[f"{label}, TLS {version}"] = f"{seen.cell} (judge: {seen.judged})"
@@ -128,7 +128,7 @@ def observe_all(directory: Path) -> tuple[dict[str, dict[str, str]], dict[str, d
     """(missing/untrusted client certificate table, version-probe table), one row per installed server."""
     pki = TestPki(directory / "pki")
     origin = pki.origin(HOSTNAME)
-    rogue = pki.rogue_client()
+    rogue, good = pki.rogue_client(), pki.client()
     ca = pki.client_ca.cert_path
     pulls: dict[str, dict[str, str]] = {}
     versions: dict[str, dict[str, str]] = {}
@@ -140,25 +140,33 @@ def observe_all(directory: Path) -> tuple[dict[str, dict[str, str]], dict[str, d
             continue
         listeners = []
         for name, pair in ranges.items():
-            listener = TlsListener(name, origin, versions=pair, client_auth=ClientAuth.REQUIRE, client_ca=ca)
-            with contextlib.suppress(Unsupported):
-                server_class.check_supported(listener)
-                listeners.append(listener)
+            for per_request in (False, True):
+                listener = TlsListener(
+                    name + ("_per_request" if per_request else ""), origin, versions=pair,
+                    client_auth=ClientAuth.REQUIRE, client_ca=ca, per_request=per_request,
+                )  # fmt: skip
+                with contextlib.suppress(Unsupported):
+                    server_class.check_supported(listener)
+                    listeners.append(listener)
         with server_class(directory / kind, HOSTNAME, listeners) as server:
             names = set(server.listeners)
             row_name = f"{server_class.label} ({kind})"
-            pulls[row_name] = _pull_cells(
-                {_V12: server.listener("only_12").endpoint, _V13: server.listener("only_13").endpoint}, rogue
-            )
+            for suffix, label in (("", row_name), ("_per_request", f"{server_class.label}, per request")):
+                if f"only_12{suffix}" in names:
+                    endpoints = {_V12: server.listener(f"only_12{suffix}").endpoint,
+                                 _V13: server.listener(f"only_13{suffix}").endpoint}  # fmt: skip
+                    pulls[label] = _pull_cells(endpoints, rogue, good)
             legacy = server.listener("legacy").endpoint if "legacy" in names else None
             versions[row_name] = _version_cells(server.listener("modern").endpoint, legacy)
-    nginx = _observe_nginx(directory / "nginx", pki, origin, rogue)
+    nginx = _observe_nginx(directory / "nginx", pki, origin, (rogue, good))
     if nginx is not None:
         pulls["nginx (ssl_verify_client on)"] = nginx
     return pulls, versions
 
 
-def _observe_nginx(directory: Path, pki: TestPki, origin: IssuedCert, rogue: IssuedCert) -> dict[str, str] | None:
+def _observe_nginx(
+    directory: Path, pki: TestPki, origin: IssuedCert, clients: tuple[IssuedCert, IssuedCert]
+) -> dict[str, str] | None:
     """nginx, for comparison: it completes the handshake and answers HTTP 400 (DESIGN.md, honesty rules)."""
     if find_nginx() is None:
         return None
@@ -169,7 +177,7 @@ def _observe_nginx(directory: Path, pki: TestPki, origin: IssuedCert, rogue: Iss
         for version in (_V12, _V13)
     }  # fmt: skip
     with server:
-        return _pull_cells({version: site.endpoint for version, site in sites.items()}, rogue)
+        return _pull_cells({version: site.endpoint for version, site in sites.items()}, *clients)
 
 
 def main() -> int:

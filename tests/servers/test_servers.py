@@ -99,6 +99,15 @@ def test_an_origin_that_requires_the_client_certificate(server_world: ServerWorl
     assert _status(server_world, "origin.aop_client", client="good", origin=origin) is PASS
 
 
+def test_an_origin_that_asks_for_the_certificate_by_renegotiation(server_world: ServerWorld) -> None:
+    # Apache's per-directory SSLVerifyClient on TLS 1.2: the handshake completes, the request triggers a
+    # renegotiation (HelloRequest) in which the certificate is asked for; refused without one, served with ours.
+    origin = "origin_require_per_request_12"
+    assert _status(server_world, "origin.aop", origin=origin) is PASS
+    assert _status(server_world, "origin.aop_client", client="good", origin=origin) is PASS
+    assert _status(server_world, "origin.aop_client", client="rogue", origin=origin) is FAIL
+
+
 @pytest.mark.parametrize("origin", ["origin_require", "origin_require_12", "origin_require_13"])
 def test_a_client_certificate_from_another_ca_is_refused(server_world: ServerWorld, origin: str) -> None:
     assert _status(server_world, "origin.aop_client", client="rogue", origin=origin) is FAIL

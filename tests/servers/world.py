@@ -76,6 +76,8 @@ def _variants(pki: TestPki, hostname: str) -> list[Listener]:
         pull("wrong_host", ClientAuth.REQUIRE, cert=pki.origin(f"other-{hostname}")),
         pull("legacy_require", ClientAuth.REQUIRE, versions=_LEGACY),
         pull("legacy_off", ClientAuth.OFF, versions=_LEGACY),
+        # Apache's per-directory SSLVerifyClient: on TLS 1.2 a renegotiation after the request (mod_ssl docs).
+        pull("require_per_request_12", ClientAuth.REQUIRE, versions=_ONLY_12, per_request=True),
     ]
     for suffix, versions in (("", (_V12, _V13)), ("_12", _ONLY_12), ("_13", _ONLY_13)):
         for auth in ClientAuth:
