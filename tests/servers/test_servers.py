@@ -2,7 +2,8 @@
 
 Every check id passes against the right variant of each server and fails against a variant that is wrong in
 exactly the way the check claims to detect, through the real verifier (and once through the CLI). A variant a
-server cannot express (Caddy and TLS 1.0) skips, naming the reason.
+server cannot express (TLS 1.0 on Caddy; a certificate asked for per request anywhere but Apache) skips, naming
+the reason.
 """
 
 from __future__ import annotations
