@@ -2,8 +2,8 @@
 
 The JSON shape is a stable contract (``DESIGN.md``)::
 
-    {"ok": bool, "targets": [{"hostname": str, "ok": bool,
-                              "checks": [{"id", "status", "expected", "observed", "detail"}]}]}
+    {"ok": bool, "targets": [{"hostname": str, "ok": bool, "zone_id": str | null,
+                              "origin": str | null, "checks": [{"id", "status", "expected", "observed", "detail"}]}]}
 """
 
 from __future__ import annotations
@@ -98,6 +98,8 @@ class Check:
 class TargetReport:
     hostname: str
     checks: tuple[Check, ...]
+    zone_id: str | None = None  # the zone read for this target's zone.* checks, if any
+    origin: str | None = None  # HOST:PORT of the origin probed, if any
 
     @property
     def ok(self) -> bool:
@@ -111,7 +113,13 @@ class TargetReport:
         raise KeyError(check_id)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"hostname": self.hostname, "ok": self.ok, "checks": [c.to_dict() for c in self.checks]}
+        return {
+            "hostname": self.hostname,
+            "ok": self.ok,
+            "zone_id": self.zone_id,
+            "origin": self.origin,
+            "checks": [c.to_dict() for c in self.checks],
+        }
 
 
 @dataclass(frozen=True)
@@ -146,7 +154,12 @@ class Report:
     def from_dict(cls, data: Mapping[str, Any]) -> Report:
         return cls(
             tuple(
-                TargetReport(str(t["hostname"]), tuple(Check.from_dict(c) for c in t["checks"]))
+                TargetReport(
+                    str(t["hostname"]),
+                    tuple(Check.from_dict(c) for c in t["checks"]),
+                    zone_id=None if t.get("zone_id") is None else str(t["zone_id"]),
+                    origin=None if t.get("origin") is None else str(t["origin"]),
+                )
                 for t in data["targets"]
             )
         )

@@ -21,7 +21,7 @@ import httpx
 
 from . import certs, probes
 from .baseline import Baseline, Endpoint, TlsVersion, parse_timeout
-from .cloudflare import DEFAULT_API_URL, CloudflareClient
+from .cloudflare import DEFAULT_API_URL, CloudflareClient, RateBudget
 from .errors import CloudflareError, InvalidInput
 from .hsts import judge_hsts
 from .report import ZONE_CHECK_IDS, Check, Report, Status, TargetReport
@@ -60,6 +60,11 @@ class Target:
     edge: Endpoint | None = None
     edge_http: Endpoint | None = None
     origin: Endpoint | None = None
+    #: This target's own baseline (an inventory's per-target keys); None: the run's.
+    baseline: Baseline | None = None
+    #: This target's own CAs, client certificate, zone and API (an inventory's per-target keys); None: the run's.
+    #: Its run-level fields (timeout, deadline, concurrency) are ignored: those are the run's.
+    options: VerifyOptions | None = None
 
     @property
     def edge_endpoint(self) -> Endpoint:
@@ -81,7 +86,12 @@ class VerifyOptions:
     client_key_pem: str | None = field(default=None, repr=False)
     zone_id: str | None = None
     api_url: str = DEFAULT_API_URL
+    #: Run-level: bounds each probe as a whole (connect, handshake, request, the whole answer).
     timeout: float = 5.0
+    #: Run-level: bounds the whole run; what has not finished by then is inconclusive ("deadline reached").
+    deadline: float | None = None
+    #: Run-level: probes in flight at once, across all targets.
+    concurrency: int = MAX_WORKERS
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -226,10 +236,7 @@ def _skipped(check_id: str, why: str) -> Check:
     return Check(check_id, Status.SKIPPED, detail=why)
 
 
-def _validate(targets: Sequence[Target], options: VerifyOptions) -> tuple[Any, Any]:
-    if not targets:
-        raise InvalidInput("targets", [], "at least one hostname")
-    parse_timeout(options.timeout)
+def _validate_options(options: VerifyOptions) -> tuple[Any, Any]:
     trusted = None
     if options.origin_ca_pem is not None:
         trusted = certs.load_pem_certificates(options.origin_ca_pem, field_name="origin_ca")
@@ -243,6 +250,37 @@ def _validate(targets: Sequence[Target], options: VerifyOptions) -> tuple[Any, A
     return trusted, expected
 
 
+@dataclass(frozen=True)
+class _Resolved:
+    """One target with the run's baseline and options filled in where it has none of its own."""
+
+    key: str  # by position, not hostname: one hostname may be verified at two edges in one run
+    target: Target
+    baseline: Baseline
+    options: VerifyOptions
+    trusted: Sequence[Any] | None
+    expected_cert: Any | None
+
+
+def _resolve(targets: Sequence[Target], baseline: Baseline, options: VerifyOptions) -> list[_Resolved]:
+    if not targets:
+        raise InvalidInput("targets", [], "at least one hostname")
+    parse_timeout(options.timeout)
+    if options.deadline is not None:
+        parse_timeout(options.deadline, field_name="deadline")
+    if isinstance(options.concurrency, bool) or not isinstance(options.concurrency, int) or options.concurrency < 1:
+        raise InvalidInput("concurrency", options.concurrency, "a whole number of at least 1")
+    checked: dict[int, tuple[Any, Any]] = {}  # by identity: a fleet shares a few option sets between many targets
+    resolved = []
+    for index, target in enumerate(targets):
+        own = target.options or options
+        if id(own) not in checked:
+            checked[id(own)] = _validate_options(own)
+        trusted, expected = checked[id(own)]
+        resolved.append(_Resolved(f"target{index}", target, target.baseline or baseline, own, trusted, expected))
+    return resolved
+
+
 def verify(
     targets: Sequence[Target],
     baseline: Baseline,
@@ -250,56 +288,79 @@ def verify(
     *,
     api_token: str | None = None,
     api_transport: httpx.BaseTransport | None = None,
+    progress: Callable[[int, int], None] | None = None,
 ) -> Report:
-    """Probe every target and read the zone, all at once; return every check of every target.
+    """Probe every target and read every zone, all at once; return every check of every target.
+
+    ``baseline`` and ``options`` are the run's; a target's own (``Target.baseline``/``Target.options``) win. The
+    run-level fields of ``options`` (timeout, deadline, concurrency) are the run's alone. Each distinct
+    ``(api_url, zone_id)`` is read once, whatever the number of its targets. ``progress(done, total)`` is called as
+    targets finish (counted by their probes; the zone reads are shared).
 
     Raises :class:`InvalidInput` (before any I/O) for unusable options; never raises for what it observes.
     """
-    trusted, expected_cert = _validate(targets, options)
+    resolved = _resolve(targets, baseline, options)
     timeout = options.timeout
     jobs: dict[tuple[str, str], Callable[[], Any]] = {}
+    for item in resolved:
+        jobs.update(_probe_jobs(item.key, item.target, item.baseline, item.options, timeout))
 
-    # Keyed by position, not hostname: one hostname may be verified at two edges in one run.
-    for index, target in enumerate(targets):
-        jobs.update(_probe_jobs(f"target{index}", target, baseline, options))
-
-    client: CloudflareClient | None = None
-    hostnames, certificate = [t.hostname for t in targets], options.client_cert_pem is not None
-    zone_keys = zone_fact_keys(baseline, hostnames, aop_certificate=certificate) if options.zone_id is not None else []
-    if options.zone_id is not None and api_token:
-        client = CloudflareClient(
-            api_token, base_url=options.api_url, timeout=timeout, transport=api_transport, max_retries=2
-        )
-        for key in zone_keys:
-            jobs["zone", key] = partial(read_zone_fact, client, options.zone_id, key)
+    # One read per distinct (api_url, zone_id) and fact key: the union of what the zone's targets need.
+    zones: dict[tuple[str, str], list[_Resolved]] = {}
+    for item in resolved:
+        if item.options.zone_id is not None:
+            zones.setdefault((item.options.api_url, item.options.zone_id), []).append(item)
+    zone_keys: dict[tuple[str, str], list[str]] = {}
+    for zone, members in zones.items():
+        keys: dict[str, None] = {}
+        for item in members:
+            certificate = item.options.client_cert_pem is not None  # zone.aop_certificate reads every AOP level
+            keys.update(
+                dict.fromkeys(zone_fact_keys(item.baseline, [item.target.hostname], aop_certificate=certificate))
+            )
+        zone_keys[zone] = list(keys)
+    clients: dict[str, CloudflareClient] = {}
+    budget = RateBudget()  # one per run, shared by every client: Cloudflare limits the token (issue 10)
+    if api_token:
+        for api_url, zone_id in zone_keys:
+            if api_url not in clients:
+                clients[api_url] = CloudflareClient(
+                    api_token,
+                    base_url=api_url,
+                    timeout=timeout,
+                    transport=api_transport,
+                    max_retries=2,
+                    rate_budget=budget,
+                )
+            for fact in zone_keys[api_url, zone_id]:
+                jobs[f"zone:{api_url}:{zone_id}", fact] = partial(read_zone_fact, clients[api_url], zone_id, fact)
 
     try:
-        outcomes = _run_all(jobs)
+        outcomes = _run_all(jobs, max_workers=options.concurrency)
     finally:
-        if client is not None:
+        for client in clients.values():
             client.close()
 
     # Without a token every read "failed" the same way: the zone judges turn that into inconclusive checks.
-    zone_outcomes = {key: outcomes.get(("zone", key), _Failure(NO_TOKEN)) for key in zone_keys}
-    facts = ZoneFacts(
-        values={key: value for key, value in zone_outcomes.items() if not isinstance(value, _Failure)},
-        errors={key: value.message for key, value in zone_outcomes.items() if isinstance(value, _Failure)},
-    )
-    context = _Context(baseline, options, trusted, expected_cert, facts)
-    return Report(tuple(_judge_target(f"target{i}", t, outcomes, context) for i, t in enumerate(targets)))
+    facts: dict[tuple[str, str], ZoneFacts] = {}
+    for (api_url, zone_id), keys_of_zone in zone_keys.items():
+        read = {key: outcomes.get((f"zone:{api_url}:{zone_id}", key), _Failure(NO_TOKEN)) for key in keys_of_zone}
+        facts[api_url, zone_id] = ZoneFacts(
+            values={key: value for key, value in read.items() if not isinstance(value, _Failure)},
+            errors={key: value.message for key, value in read.items() if isinstance(value, _Failure)},
+        )
+    reports = []
+    for done, item in enumerate(resolved, start=1):
+        zone_facts = facts.get((item.options.api_url, item.options.zone_id or ""))
+        reports.append(_judge_target(item, outcomes, zone_facts))
+        if progress is not None:
+            progress(done, len(resolved))
+    return Report(tuple(reports))
 
 
-@dataclass(frozen=True)
-class _Context:
-    baseline: Baseline
-    options: VerifyOptions
-    trusted: Sequence[Any] | None
-    expected_cert: Any | None
-    facts: ZoneFacts
-
-
-def _judge_target(key: str, target: Target, outcomes: Mapping[tuple[str, str], Any], ctx: _Context) -> TargetReport:
-    host, baseline, options = target.hostname, ctx.baseline, ctx.options
+def _judge_target(item: _Resolved, outcomes: Mapping[tuple[str, str], Any], facts: ZoneFacts | None) -> TargetReport:
+    key, target, baseline, options = item.key, item.target, item.baseline, item.options
+    host = target.hostname
 
     def got(name: str) -> Any:
         return outcomes[key, name]
@@ -324,8 +385,8 @@ def _judge_target(key: str, target: Target, outcomes: Mapping[tuple[str, str], A
                 lambda r: judge_origin_certificate(
                     r,
                     host,
-                    trusted_cas=ctx.trusted,
-                    expected_cert=ctx.expected_cert,
+                    trusted_cas=item.trusted,
+                    expected_cert=item.expected_cert,
                     min_days_remaining=baseline.min_days_remaining,
                 ),
             )
@@ -340,13 +401,14 @@ def _judge_target(key: str, target: Target, outcomes: Mapping[tuple[str, str], A
         checks.append(_skipped("origin.aop_client", why))
     else:
         checks.append(_judged("origin.aop_client", got("pull_client"), judge_origin_aop_client))
-    if options.zone_id is None:
+    if facts is None:
         zone_ids = dict.fromkeys((*ZONE_CHECK_IDS, "zone.aop_certificate"))  # until report.py lists the new id
         checks += [_skipped(cid, "no --zone-id given") for cid in zone_ids]
     else:
-        checks += judge_zone(ctx.facts, baseline, host)
-        checks.append(judge_zone_aop_certificate(ctx.facts, baseline, host, client_cert_pem=options.client_cert_pem))
-    return TargetReport(host, tuple(checks))
+        checks += judge_zone(facts, baseline, host)
+        checks.append(judge_zone_aop_certificate(facts, baseline, host, client_cert_pem=options.client_cert_pem))
+    origin = str(target.origin) if target.origin is not None else None
+    return TargetReport(host, tuple(checks), zone_id=options.zone_id, origin=origin)
 
 
 @dataclass(frozen=True)
@@ -357,10 +419,10 @@ class _Failure:
 
 
 def _probe_jobs(
-    key: str, target: Target, baseline: Baseline, options: VerifyOptions
+    key: str, target: Target, baseline: Baseline, options: VerifyOptions, timeout: float
 ) -> dict[tuple[str, str], Callable[[], Any]]:
-    """Every probe one target needs, keyed by (hostname, probe name); nothing runs yet."""
-    host, edge, timeout = target.hostname, target.edge_endpoint, options.timeout
+    """Every probe one target needs, keyed by (target key, probe name); nothing runs yet."""
+    host, edge = target.hostname, target.edge_endpoint
     jobs: dict[tuple[str, str], Callable[[], Any]] = {}
     for version in TlsVersion:
         if version.rank <= baseline.min_tls.rank or version is TlsVersion.TLS_1_3:
@@ -398,12 +460,12 @@ def _describe(exc: BaseException) -> str:
     return f"unexpected {type(exc).__name__} (a bug in origin-tls: please report it)"
 
 
-def _run_all(jobs: Mapping[tuple[str, str], Callable[[], Any]]) -> dict[tuple[str, str], Any]:
+def _run_all(jobs: Mapping[tuple[str, str], Callable[[], Any]], *, max_workers: int) -> dict[tuple[str, str], Any]:
     """Run every job concurrently. A job that raises becomes a ``_Failure`` (zone reads raise; probes should not)."""
     results: dict[tuple[str, str], Any] = {}
     if not jobs:
         return results
-    with concurrent.futures.ThreadPoolExecutor(max_workers=min(MAX_WORKERS, len(jobs))) as pool:
+    with concurrent.futures.ThreadPoolExecutor(max_workers=min(max_workers, len(jobs))) as pool:
         futures = {pool.submit(job): key for key, job in jobs.items()}
         for future in concurrent.futures.as_completed(futures):
             key = futures[future]

@@ -115,7 +115,9 @@ def test_json_contract(peers: Peers) -> None:
     assert set(data) == {"ok", "targets"}
     assert data["ok"] is True
     (target,) = data["targets"]
-    assert set(target) == {"hostname", "ok", "checks"}
+    assert set(target) == {"hostname", "ok", "zone_id", "origin", "checks"}
+    assert target["zone_id"] is None  # no --zone-id
+    assert target["origin"] == str(peers.origin)
     assert [c["id"] for c in target["checks"]] == list(CHECK_IDS)
     for check in target["checks"]:
         assert set(check) == {"id", "status", "expected", "observed", "detail"}

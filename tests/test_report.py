@@ -33,6 +33,8 @@ def test_json_shape_round_trips() -> None:
             {
                 "hostname": "app.example.com",
                 "ok": False,
+                "zone_id": None,
+                "origin": None,
                 "checks": [
                     {"id": "edge.check0", "status": "pass", "expected": "x", "observed": "y", "detail": ""},
                     {"id": "edge.check1", "status": "fail", "expected": "x", "observed": "y", "detail": ""},
@@ -41,6 +43,14 @@ def test_json_shape_round_trips() -> None:
         ],
     }
     assert Report.from_dict(data) == report
+
+
+def test_json_target_carries_its_zone_and_origin() -> None:
+    target = TargetReport("app.example.com", (), zone_id="023e105f4ecef8ad9ca31a8372d0c353", origin="127.0.0.1:8443")
+    data = json.loads(json.dumps(Report((target,)).to_dict()))
+    assert data["targets"][0]["zone_id"] == "023e105f4ecef8ad9ca31a8372d0c353"
+    assert data["targets"][0]["origin"] == "127.0.0.1:8443"
+    assert Report.from_dict(data).targets[0] == target
 
 
 def test_summary_lists_only_what_did_not_pass() -> None:
