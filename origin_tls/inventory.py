@@ -36,7 +36,6 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 from . import certs
 from .baseline import (
@@ -47,6 +46,7 @@ from .baseline import (
     HstsPolicy,
     TlsVersion,
     parse_aop_mode,
+    parse_api_url,
     parse_endpoint,
     parse_hostname,
     parse_hostnames,
@@ -112,14 +112,6 @@ def parse_min_days(value: object, *, field_name: str = "min_days") -> int:
     if not isinstance(value, int) or not 0 <= value <= MAX_MIN_DAYS:
         raise InvalidInput(field_name, value, allowed)
     return value
-
-
-def _parse_api_url(value: object, field_name: str) -> str:
-    # The CLI's --api-url rule (cli._api_url). Both become baseline.parse_api_url when the zone branch lands (PLAN).
-    parts = urlsplit(value) if isinstance(value, str) else None
-    if parts is None or parts.scheme not in ("http", "https") or not parts.hostname:
-        raise InvalidInput(field_name, value, "an http(s) URL such as https://api.cloudflare.com/client/v4")
-    return str(value).rstrip("/")
 
 
 @dataclass(frozen=True)
@@ -197,7 +189,7 @@ def _parse_scalar(key: str, raw: object, field_name: str, base_dir: Path | None,
     if key == "zone_id":
         return parse_zone_id(raw, field_name=field_name)
     if key == "api_url":
-        return _parse_api_url(raw, field_name)
+        return parse_api_url(raw, field_name=field_name)
     if key == "min_tls":
         if isinstance(raw, float):  # YAML reads an unquoted 1.2 as a number, and 1.10 would be 1.1
             raise InvalidInput(field_name, raw, 'one of "1.0", "1.1", "1.2", "1.3", quoted (a string)')
