@@ -236,7 +236,7 @@ def test_a_client_key_of_another_certificate_is_refused_naming_the_target(
         ("client_key", "pull/app.pem", "must be a PEM private key file"),
         ("zone_id", "example.com", "must be a Cloudflare zone id (32 hexadecimal characters)"),
         ("api_url", "ftp://x", "must be an https:// URL"),
-        ("api_url", "http://api.example.com", "http:// only with a loopback host"),
+        ("api_url", "http://api.example.com", "must be an https:// URL, or http:// only with a loopback host"),
         ("min_tls", 1.2, 'must be one of "1.0", "1.1", "1.2", "1.3", quoted (a string), got 1.2'),
         ("min_tls", "0.9", "must be one of 1.0, 1.1, 1.2, 1.3, got '0.9'"),
         ("hsts_max_age", "soon", "must be a whole number of seconds"),
