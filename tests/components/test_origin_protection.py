@@ -90,13 +90,22 @@ def _children(monitor: SecretAwareMonitor, name: str) -> dict[str, Any]:
 
 
 SETTING_ROLES = {"ssl", "min-tls-version", "tls-1-3", "always-use-https", "security-header"}
-COMMON_ROLES = SETTING_ROLES | {"ssl-automatic-mode", "origin-key", "origin-certificate", "verification"}
+COMMON_ROLES = SETTING_ROLES | {
+    "ssl-automatic-mode",
+    "origin-key",
+    "origin-certificate",
+    "verification",
+    "origin-certificate-retirement",
+}
+PULL_ROLES = {"pull-ca", "pull-certificate", "pull-proof"}
 ROLES_BY_AOP = {
     "off": COMMON_ROLES,
     "global": COMMON_ROLES | {"tls-client-auth"},
-    "zone": COMMON_ROLES | {"pull-certificate", "aop-certificate", "aop-settings"},
-    "hostname": COMMON_ROLES | {"pull-certificate", "aop-hostname-certificate", "aop-hostnames"},
+    "zone": COMMON_ROLES | PULL_ROLES | {"aop-certificate", "aop-settings"},
+    "hostname": COMMON_ROLES | PULL_ROLES | {"aop-hostname-certificate", "aop-hostnames"},
 }
+#: Children that come after the verification (they act on what it proved).
+AFTER_VERIFICATION = {"verification", "origin-certificate-retirement"}
 
 
 @pytest.mark.parametrize("key_type", ["ecdsa-p256", "rsa-2048"])
@@ -157,7 +166,7 @@ def test_graph_for_each_aop_level_and_key_type(monitor: SecretAwareMonitor, aop:
     assert v_inputs["origin_cert_pem"] == FAKE_CERT
     assert v_inputs["min_tls"] == "1.2"
     assert verification.secret_outputs == ["client_key_pem"]
-    others = {child.urn for role, child in children.items() if role != "verification"}
+    others = {child.urn for role, child in children.items() if role not in AFTER_VERIFICATION}
     assert others <= set(verification.dependencies), "the verification must run after every other child"
 
     if aop in ("zone", "hostname"):
