@@ -21,7 +21,8 @@ AOP ``global``                ``tls-client-auth``: ``cloudflare.ZoneSetting`` ``
 AOP ``zone``                  ``pull-ca`` (dynamic ``OriginPullCa``), ``pull-certificate`` (dynamic
                               ``OriginPullCertificate`` issued by it), ``pull-proof`` (dynamic
                               ``OriginPullProof``: the origin accepts it), ``aop-certificate``
-                              (``AuthenticatedOriginPullsCertificate``, after the proof), ``aop-settings``
+                              (``AuthenticatedOriginPullsCertificate``, after the proof), ``aop-activation``
+                              (dynamic ``AopActivation``: waits until it is active), ``aop-settings``
                               (``AuthenticatedOriginPullsSettings(enabled=True)``)
 AOP ``hostname``              ``pull-ca``, ``pull-certificate``, ``pull-proof``, ``aop-hostname-certificate``
                               (``AuthenticatedOriginPullsHostnameCertificate``), ``aop-hostnames``
@@ -48,10 +49,11 @@ from origin_tls.baseline import AopMode, parse_hostnames
 from origin_tls.certs import GLOBAL_AOP_CA_URL
 from origin_tls.errors import InvalidInput
 from origin_tls.origin_config import build_nginx_config
+from origin_tls.providers.activation import AopActivation
 from origin_tls.providers.keys import OriginKey, OriginPullCa, OriginPullCertificate
 from origin_tls.providers.pull_proof import OriginPullProof
 from origin_tls.providers.retirement import OriginCertificateRetirement
-from origin_tls.providers.verification import HandshakeVerification
+from origin_tls.providers.verification import DEFAULT_SETTLE_SECONDS, HandshakeVerification
 from origin_tls.providers.zone_setting import ZoneSettingPin
 
 from .args import OriginProtectionArgs, Plan, plan_origin_protection
@@ -277,13 +279,22 @@ class OriginProtection(pulumi.ComponentResource):
                 private_key=secret_key,
                 opts=after_proof,
             )
+            # Active before anything after it, so the old upload is never deleted while the new one is pending.
+            activation = AopActivation(
+                f"{name}-aop-activation",
+                zone_id=plan.zone_id,
+                certificate_id=upload.id,
+                api_url=plan.args.api_url,
+                settle_seconds=plan.settle_seconds or DEFAULT_SETTLE_SECONDS,
+                opts=child,
+            )
             enable: pulumi.Resource = cloudflare.AuthenticatedOriginPullsSettings(
                 f"{name}-aop-settings",
                 zone_id=plan.zone_id,
                 enabled=True,
-                opts=pulumi.ResourceOptions(parent=self, depends_on=[upload]),
+                opts=pulumi.ResourceOptions(parent=self, depends_on=[upload, activation]),
             )
-            return ca, pull, [ca, pull, proof, upload, enable]
+            return ca, pull, [ca, pull, proof, upload, activation, enable]
         hostname_upload = cloudflare.AuthenticatedOriginPullsHostnameCertificate(
             f"{name}-aop-hostname-certificate",
             zone_id=plan.zone_id,

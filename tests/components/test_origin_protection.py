@@ -101,7 +101,7 @@ PULL_ROLES = {"pull-ca", "pull-certificate", "pull-proof"}
 ROLES_BY_AOP = {
     "off": COMMON_ROLES,
     "global": COMMON_ROLES | {"tls-client-auth"},
-    "zone": COMMON_ROLES | PULL_ROLES | {"aop-certificate", "aop-settings"},
+    "zone": COMMON_ROLES | PULL_ROLES | {"aop-certificate", "aop-activation", "aop-settings"},
     "hostname": COMMON_ROLES | PULL_ROLES | {"aop-hostname-certificate", "aop-hostnames"},
 }
 #: Children that come after the verification (they act on what it proved).
