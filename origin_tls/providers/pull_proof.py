@@ -21,7 +21,7 @@ from typing import Any
 import pulumi
 import pulumi.dynamic as dyn
 
-from ..baseline import DEFAULT_TIMEOUT, Endpoint, parse_endpoint, parse_hostnames, parse_timeout
+from ..baseline import DEFAULT_TIMEOUT, Endpoint, parse_endpoint, parse_timeout
 from ..errors import InvalidInput, OriginTlsError
 from ..probes import AopOutcome, PullResult, probe_origin_pull
 from . import verification as _verification
@@ -63,7 +63,7 @@ def _settle(value: object) -> float:
 
 
 _PARSERS: dict[str, Any] = {
-    "hostnames": lambda v: parse_hostnames(v, field_name="hostnames"),
+    "hostnames": _verification.parse_probe_hostnames,
     "origin": _optional_origin,
     "client_cert_pem": _pem("client_cert_pem", "CERTIFICATE-----"),
     "client_key_pem": _pem("client_key_pem", "PRIVATE KEY-----"),

@@ -59,6 +59,7 @@ __all__ = [
     "VerificationFailed",
     "VerificationSpec",
     "build_drift",
+    "parse_probe_hostnames",
     "parse_verification_inputs",
 ]
 
@@ -165,9 +166,19 @@ def _api_url(value: object) -> str | None:
     return value.strip()
 
 
+def parse_probe_hostnames(value: object) -> tuple[str, ...]:
+    # The component's own parser (wildcards allowed), so that a hostname wired from an Output is refused here with
+    # the message construction gives; then wildcards, which can be certified but not connected to.
+    names = parse_hostnames(value, field_name="hostnames", allow_wildcard=True)
+    wildcards = [name for name in names if name.startswith("*.")]
+    if wildcards:
+        raise InvalidInput("hostnames", wildcards, "hostnames to connect to, without a wildcard")
+    return names
+
+
 # One parser per field, so that ``check`` reports every bad field, not just the first.
 _FIELD_PARSERS: dict[str, Any] = {
-    "hostnames": lambda v: parse_hostnames(v, field_name="hostnames"),
+    "hostnames": parse_probe_hostnames,
     "zone_id": lambda v: None if v is None else parse_zone_id(v),
     "edge": lambda v: _optional_endpoint(v, "edge", 443),
     "edge_http": lambda v: _optional_endpoint(v, "edge_http", 80),
