@@ -162,10 +162,9 @@ class SandboxEngine:
         provider = dill.loads(base64.b64decode(inputs["__provider"]))  # noqa: S301 (our own pickle, as the server does)
         provider.configure(ConfigureRequest(Config(self._config, "origin-tls")))
         role = typ.rsplit(":", 1)[-1]
-        if role == "OriginPullProof":
-            if self.install_bundle and not self.naive:
-                self._set_client_ca(self.outputs["OriginPullCa"]["trust_bundle_pem"])
-                self.on_event("installed-bundle")
+        if role == "OriginPullProof" and self.install_bundle and not self.naive:
+            self._set_client_ca(self.outputs["OriginPullCa"]["trust_bundle_pem"])
+            self.on_event("installed-bundle")
         if role == "HandshakeVerification" and self.install_on_origin:
             self._install_certificate()
         checked = provider.check({} if old is None else old.inputs, inputs)

@@ -74,16 +74,20 @@ def test_known_outputs_flow_into_every_child(monitor: SecretAwareMonitor, aop: s
         configs = unwrap(children["aop-hostnames"].inputs)["configs"]
         assert configs == [{"certId": HOSTCERT_ID, "enabled": True, "hostname": h} for h in PROBED]
     nginx, known = result["nginx_config"]
-    assert known and "server_name app.example.com *.example.com api.example.com;" in nginx
+    assert known
+    assert "server_name app.example.com *.example.com api.example.com;" in nginx
     targets, known = result["inventory_target"]
-    assert known and [t["hostname"] for t in targets] == PROBED
+    assert known
+    assert [t["hostname"] for t in targets] == PROBED
     assert all(t["origin"] == ORIGIN and t["zone_id"] == ZONE and t["aop"] == aop for t in targets)
 
 
 def test_inventory_target_carries_no_secret(monitor: SecretAwareMonitor) -> None:
     _, result = _build(unknown=False, aop="zone")
     text = repr(result["inventory_target"][0])
-    assert "PRIVATE KEY" not in text and FAKE_CLIENT_KEY not in text and "CERTIFICATE" not in text
+    assert "PRIVATE KEY" not in text
+    assert FAKE_CLIENT_KEY not in text
+    assert "CERTIFICATE" not in text
 
 
 def test_unknown_outputs_neither_crash_nor_pass(monitor: SecretAwareMonitor) -> None:

@@ -130,7 +130,8 @@ def _aged(outs: dict[str, Any], days_left: float) -> dict[str, Any]:
     """The state as it reads ``days_left`` days before its ``not_after``, today."""
     not_before = renewal.parse_instant(outs["not_before"])
     not_after = renewal.parse_instant(outs["not_after"])
-    assert not_before is not None and not_after is not None
+    assert not_before is not None
+    assert not_after is not None
     shift = not_after - (renewal.utc_now() + dt.timedelta(days=days_left))
     return {
         **outs,
