@@ -72,6 +72,7 @@ class Registration:
     custom: bool
     dependencies: list[str]
     secret_outputs: list[str]
+    retain_on_delete: bool
     inputs: dict[str, Any]
     outputs: dict[str, Any]
 
@@ -161,6 +162,7 @@ class SecretAwareMonitor(MockMonitor):
             custom=bool(request.custom),
             dependencies=list(request.dependencies),
             secret_outputs=listed,
+            retain_on_delete=bool(request.retainOnDelete),
             inputs=inputs,
             outputs=self.recorder.outputs.get(request.name, {}),
         )

@@ -164,3 +164,20 @@ def test_engine_diff_of_the_client_certificate_replaces_at_29_days_not_31(
     id_, outs = server.create(PULL_URN, inputs)
     response = server.diff(id_, PULL_URN, _aged(outs, days_left), inputs)
     assert list(response.replaces) == ([RENEWAL_KEY] if replaced else [])
+
+
+# -- issue 9's checks reach the preview's drift list ----------------------------------------------------------
+
+
+@pytest.mark.parametrize("check_id", ["edge.origin_pull", "origin.min_tls_version", "zone.aop_certificate"])
+def test_drift_lists_any_check_id_the_verifier_reports(check_id: str) -> None:
+    """No fixed list of ids between the report and the drift: a check added to the verifier shows up in preview."""
+    from origin_tls.providers.verification import build_drift
+    from origin_tls.report import Check, Report, Status, TargetReport
+
+    failing = Check(check_id, Status.FAIL, expected="pulls accepted", observed="526")
+    passing = Check("zone.ssl", Status.PASS, expected="strict", observed="strict")
+    report = Report((TargetReport("app.example.com", (passing, failing)),))
+    assert build_drift(report) == [f"app.example.com {check_id}: fail (expected pulls accepted, observed 526)"]
+    # Twin: the same check passing is no drift.
+    assert build_drift(Report((TargetReport("app.example.com", (passing,)),))) == []
