@@ -181,3 +181,24 @@ def test_drift_lists_any_check_id_the_verifier_reports(check_id: str) -> None:
     assert build_drift(report) == [f"app.example.com {check_id}: fail (expected pulls accepted, observed 526)"]
     # Twin: the same check passing is no drift.
     assert build_drift(Report((TargetReport("app.example.com", (passing,)),))) == []
+
+
+CA_URN = "urn:pulumi:dev::origin-tls::pulumi-python:dynamic/origin-tls:OriginPullCa::web-pull-ca"
+
+
+def test_engine_ca_rotation_is_an_update_keeping_the_previous_ca(server: ProviderServer) -> None:
+    props = {
+        "common_name": "web origin pulls",
+        "rotation": "",
+        "__provider": serialized_provider(OriginPullCaProvider()),
+    }
+    inputs, failures = server.check(CA_URN, {}, props)
+    assert failures == []
+    id_, outs = server.create(CA_URN, inputs)
+    rotated_inputs, _ = server.check(CA_URN, inputs, {**props, "rotation": "2027"})
+    response = server.diff(id_, CA_URN, outs, rotated_inputs)
+    assert (response.changes, list(response.replaces)) == (DIFF_SOME, [])
+    new = server.update(id_, CA_URN, outs, rotated_inputs)
+    assert new["previous_certificate_pem"] == outs["certificate_pem"]
+    assert new["trust_bundle_pem"] == new["certificate_pem"] + outs["certificate_pem"]
+    assert outs["private_key_pem"] not in str(new), "the previous CA's key is not kept"
