@@ -71,13 +71,15 @@ class Prober:
 
     def _run(self) -> None:
         while not self._stop.is_set():
-            self.pulls.append(Pull(time.monotonic(), self._pull(), self.phase))
+            phase, at = self.phase, time.monotonic()  # the phase the pull started in
+            self.pulls.append(Pull(at, self._pull(), phase))
             self._stop.wait(INTERVAL)
 
     def mark(self, phase: str) -> None:
         """Enter ``phase`` and pull once right now: every step of a rotation is probed, however fast it runs."""
         self.phase = phase
-        self.pulls.append(Pull(time.monotonic(), self._pull(), phase))
+        at = time.monotonic()
+        self.pulls.append(Pull(at, self._pull(), phase))
 
     def start(self) -> None:
         self._thread = threading.Thread(target=self._run, name="prober", daemon=True)
