@@ -108,6 +108,9 @@ class OriginProtectionArgs:
     nginx_listen_port: int = 443
     renew_before_days: int = DEFAULT_RENEW_BEFORE_DAYS
     client_valid_days: int = DEFAULT_CLIENT_VALID_DAYS
+    #: CAs the origin must keep trusting beside the component's own (published in ``pull_ca_bundle_pem``), e.g. the
+    #: pull CA a stack used before this version: adopting the component's CA is then a pull-safe rotation.
+    also_trust_pull_ca_pem: pulumi.Input[str] | None = None
 
 
 @dataclass(frozen=True)

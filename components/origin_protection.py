@@ -248,6 +248,7 @@ class OriginProtection(pulumi.ComponentResource):
             rotation=plan.args.client_rotation,
             # A client certificate issued by it must not outlive it: rotate while one still fits.
             renew_before_days=plan.client_valid_days + plan.renew_before_days,
+            also_trust_pem=plan.args.also_trust_pull_ca_pem,
             opts=child,
         )
         pull = OriginPullCertificate(

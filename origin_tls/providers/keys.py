@@ -51,7 +51,14 @@ __all__ = [
 
 KEY_INPUT_FIELDS: tuple[str, ...] = ("key_type", "hostnames", "validity_days", "rotation", "renew_before_days")
 KEY_SECRET_OUTPUTS: tuple[str, ...] = ("private_key_pem",)
-CA_INPUT_FIELDS: tuple[str, ...] = ("common_name", "valid_days", "key_type", "rotation", "renew_before_days")
+CA_INPUT_FIELDS: tuple[str, ...] = (
+    "common_name",
+    "valid_days",
+    "key_type",
+    "rotation",
+    "renew_before_days",
+    "also_trust_pem",
+)
 CA_SECRET_OUTPUTS: tuple[str, ...] = ("private_key_pem",)
 CLIENT_INPUT_FIELDS: tuple[str, ...] = (
     "ca_certificate_pem",
@@ -125,6 +132,26 @@ _CLIENT_PARSERS: dict[str, Callable[[object], Any]] = {
 }
 #: Changed in place: a new renewal window does not need new key material (unless it makes it due now).
 _IN_PLACE_PARSERS: dict[str, Callable[[object], Any]] = {"renew_before_days": renewal.parse_renew_before_days}
+
+
+def _also_trust(value: object) -> str | None:
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str):
+        raise InvalidInput("also_trust_pem", "<not text>", "PEM text with at least one CA certificate")
+    certs.load_pem_certificates(value, field_name="also_trust_pem")
+    return value.strip() + "\n"
+
+
+#: The CA's in-place fields: the renewal window, and CAs published beside it (e.g. the CA a stack trusted before it
+#: had an ``OriginPullCa``, so that adopting one is a rotation like any other).
+_CA_IN_PLACE_PARSERS: dict[str, Callable[[object], Any]] = {**_IN_PLACE_PARSERS, "also_trust_pem": _also_trust}
+
+
+def _bundle(current: str, previous: object, also_trust: str | None) -> str:
+    """New first: the order does not matter to nginx/OpenSSL, it does to a human reading the file."""
+    parts = [current, previous if isinstance(previous, str) and previous.strip() else "", also_trust or ""]
+    return "".join(parts)
 
 
 def _parse(parsers: Mapping[str, Callable[[object], Any]], props: Mapping[str, Any]) -> dict[str, Any]:
@@ -265,10 +292,10 @@ class OriginPullCaProvider(dyn.ResourceProvider):
     """Makes the AOP client CA; a rotation is an update that keeps the previous CA certificate (not its key)."""
 
     def check(self, olds: dict[str, Any], news: dict[str, Any]) -> dyn.CheckResult:
-        return check_fields({**_CA_PARSERS, **_IN_PLACE_PARSERS}, news)
+        return check_fields({**_CA_PARSERS, **_CA_IN_PLACE_PARSERS}, news)
 
     def diff(self, id_: str, olds: dict[str, Any], news: dict[str, Any]) -> dyn.DiffResult:
-        changed = _changed({**_CA_PARSERS, **_IN_PLACE_PARSERS}, olds, news)
+        changed = _changed({**_CA_PARSERS, **_CA_IN_PLACE_PARSERS}, olds, news)
         due = renewal.is_renewal_due(_renew_at(olds, news))
         # Never a replacement: the previous CA must stay in the bundle until the next rotation (module docstring).
         return dyn.DiffResult(changes=bool(changed) or due, replaces=[], delete_before_replace=False)
@@ -276,12 +303,18 @@ class OriginPullCaProvider(dyn.ResourceProvider):
     def create(self, props: dict[str, Any]) -> dyn.CreateResult:
         spec = _parse(_CA_PARSERS, props)
         outs = _new_ca(spec, renewal.parse_renew_before_days(props.get("renew_before_days")))
-        outs.update(previous_certificate_pem=None, trust_bundle_pem=outs["certificate_pem"])
+        also = _also_trust(props.get("also_trust_pem"))
+        outs.update(
+            also_trust_pem=also,
+            previous_certificate_pem=None,
+            trust_bundle_pem=_bundle(outs["certificate_pem"], None, also),
+        )
         return dyn.CreateResult(id_=uuid.uuid4().hex, outs=outs)
 
     def update(self, id_: str, olds: dict[str, Any], news: dict[str, Any]) -> dyn.UpdateResult:
         spec = _parse(_CA_PARSERS, news)
         days = renewal.parse_renew_before_days(news.get("renew_before_days"))
+        also = _also_trust(news.get("also_trust_pem"))
         rotate = bool(_changed(_CA_PARSERS, olds, news)) or renewal.is_renewal_due(_renew_at(olds, news))
         if not rotate:
             outs = _state(olds)
@@ -289,13 +322,15 @@ class OriginPullCaProvider(dyn.ResourceProvider):
             renew_at = _renew_at(olds, news)
             if renew_at is not None:
                 outs["renew_at"] = _iso(renew_at)
+            outs["also_trust_pem"] = also
+            outs["trust_bundle_pem"] = _bundle(outs["certificate_pem"], outs.get("previous_certificate_pem"), also)
             return dyn.UpdateResult(outs=outs)
         outs = _new_ca(spec, days)
         previous = olds.get("certificate_pem")
         previous = previous if isinstance(previous, str) and previous.strip() else None
+        outs["also_trust_pem"] = also
         outs["previous_certificate_pem"] = previous
-        # New first: the order does not matter to nginx/OpenSSL, it does to a human reading the file.
-        outs["trust_bundle_pem"] = outs["certificate_pem"] + (previous or "")
+        outs["trust_bundle_pem"] = _bundle(outs["certificate_pem"], previous, also)
         return dyn.UpdateResult(outs=outs)
 
     def read(self, id_: str, props: dict[str, Any]) -> dyn.ReadResult:
@@ -397,6 +432,7 @@ class OriginPullCa(dyn.Resource, module="origin-tls", name="OriginPullCa"):
         key_type: pulumi.Input[str] = KeyType.ECDSA_P256.value,
         rotation: pulumi.Input[str] = "",
         renew_before_days: pulumi.Input[int] = DEFAULT_CLIENT_VALID_DAYS + renewal.DEFAULT_RENEW_BEFORE_DAYS,
+        also_trust_pem: pulumi.Input[str] | None = None,
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
         props: dict[str, Any] = {
@@ -405,6 +441,7 @@ class OriginPullCa(dyn.Resource, module="origin-tls", name="OriginPullCa"):
             "key_type": key_type,
             "rotation": rotation,
             "renew_before_days": renew_before_days,
+            "also_trust_pem": also_trust_pem,
             "certificate_pem": None,
             "private_key_pem": None,
             "previous_certificate_pem": None,

@@ -228,3 +228,19 @@ def test_ca_rotation_is_an_update_that_keeps_the_previous_ca_in_the_bundle() -> 
     assert third is not None
     assert olds["certificate_pem"] not in third["trust_bundle_pem"]
     assert news["certificate_pem"] in third["trust_bundle_pem"]
+
+
+def test_also_trusted_cas_join_the_bundle_in_place() -> None:
+    """Adopting the component's CA after another one: the old CA stays published until the team drops it."""
+    provider = OriginPullCaProvider()
+    legacy = _ca()["certificate_pem"]
+    olds = _ca()
+    inputs = {"common_name": "web origin pulls", "rotation": ""}
+    diff = provider.diff("id", olds, {**inputs, "also_trust_pem": legacy})
+    assert (diff.changes, diff.replaces) == (True, [])
+    news = provider.update("id", olds, {**inputs, "also_trust_pem": legacy}).outs
+    assert news is not None
+    assert news["certificate_pem"] == olds["certificate_pem"], "publishing another CA is not a rotation"
+    assert news["trust_bundle_pem"] == olds["certificate_pem"] + legacy
+    bad = provider.check({}, {**inputs, "also_trust_pem": "not a pem"})
+    assert [f.property for f in bad.failures] == ["also_trust_pem"]
