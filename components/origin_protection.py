@@ -26,7 +26,8 @@ AOP ``zone``                  ``pull-ca`` (dynamic ``OriginPullCa``), ``pull-cer
                               (``AuthenticatedOriginPullsSettings(enabled=True)``)
 AOP ``hostname``              ``pull-ca``, ``pull-certificate``, ``pull-proof``, ``aop-hostname-certificate``
                               (``AuthenticatedOriginPullsHostnameCertificate``), ``aop-hostnames``
-                              (``AuthenticatedOriginPulls`` with one config per hostname)
+                              (``AuthenticatedOriginPulls`` with one config per hostname), ``aop-activation``
+                              (each association names the new certificate, and it is active)
 ``verification``              ``HandshakeVerification`` (dynamic), ``depends_on`` every child above
 ``origin-certificate-         ``OriginCertificateRetirement`` (dynamic), after the verification: revokes
 retirement``                  the origin certificates it saw replaced, once the origin serves the new one
@@ -320,7 +321,16 @@ class OriginProtection(pulumi.ComponentResource):
         enable = cloudflare.AuthenticatedOriginPulls(
             f"{name}-aop-hostnames", zone_id=plan.zone_id, configs=configs, opts=child
         )
-        return ca, pull, [ca, pull, proof, hostname_upload, enable]
+        hostname_activation = AopActivation(
+            f"{name}-aop-activation",
+            zone_id=plan.zone_id,
+            certificate_id=hostname_upload.id,
+            hostnames=probe_hostnames,
+            api_url=plan.args.api_url,
+            settle_seconds=plan.settle_seconds or DEFAULT_SETTLE_SECONDS,
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[enable]),
+        )
+        return ca, pull, [ca, pull, proof, hostname_upload, enable, hostname_activation]
 
 
 def _as_input_list(value: tuple[str, ...] | pulumi.Output[Any]) -> pulumi.Input[list[str]]:

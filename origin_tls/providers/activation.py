@@ -6,6 +6,9 @@ deleted at the end of the deployment (create-before-delete); if it went while th
 would be no active certificate and Cloudflare would pull with none: every pull refused. This resource sits between
 the upload and everything after it (``aop-settings``, the verification, hence the deletes), and its
 ``create``/``update`` poll the certificate until it is active, within ``settle_seconds``.
+
+Per-hostname AOP (``hostnames`` given): it sits after the associations and polls each hostname's association until
+it names the new certificate and that certificate is active.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from ..errors import InvalidInput, OriginTlsError
 from . import verification as _verification
 from ._common import CloudflareAccess, check_fields, has_unknowns
 from .pull_proof import _settle
+from .verification import parse_probe_hostnames
 
 __all__ = ["AopActivation", "AopActivationProvider", "NotActivated"]
 
@@ -43,9 +47,14 @@ def _api_url(value: object) -> str | None:
     return value.strip()
 
 
+def _optional_hostnames(value: object) -> tuple[str, ...] | None:
+    return None if value is None else parse_probe_hostnames(value)
+
+
 _PARSERS: dict[str, Any] = {
     "zone_id": parse_zone_id,
     "certificate_id": _certificate_id,
+    "hostnames": _optional_hostnames,
     "api_url": _api_url,
     "settle_seconds": _settle,
 }
@@ -68,7 +77,7 @@ class AopActivationProvider(CloudflareAccess, dyn.ResourceProvider):
             timeout=API_TIMEOUT,
         ) as client:
             while True:
-                status = str(client.get_zone_aop_certificate(spec["zone_id"], spec["certificate_id"]).get("status"))
+                status = self._status(client, spec)
                 remaining = deadline - time.monotonic()
                 if status == "active":
                     return {**{k: props.get(k) for k in _FIELDS}, "status": status}
@@ -79,11 +88,25 @@ class AopActivationProvider(CloudflareAccess, dyn.ResourceProvider):
                     )
                 time.sleep(min(_verification.RETRY_INTERVAL, remaining))
 
+    @staticmethod
+    def _status(client: CloudflareClient, spec: dict[str, Any]) -> str:
+        hostnames: tuple[str, ...] | None = spec["hostnames"]
+        if hostnames is None:
+            return str(client.get_zone_aop_certificate(spec["zone_id"], spec["certificate_id"]).get("status"))
+        for host in hostnames:
+            association = client.get_hostname_aop(spec["zone_id"], host)
+            if str(association.get("cert_id")) != spec["certificate_id"]:
+                return f"{host}: associated with another certificate"
+            status = str(association.get("cert_status"))
+            if status != "active":
+                return f"{host}: {status}"
+        return "active"
+
     def check(self, olds: dict[str, Any], news: dict[str, Any]) -> dyn.CheckResult:
         return check_fields(_PARSERS, news)
 
     def diff(self, id_: str, olds: dict[str, Any], news: dict[str, Any]) -> dyn.DiffResult:
-        keys = ("zone_id", "certificate_id")
+        keys = ("zone_id", "certificate_id", "hostnames")
         changed = has_unknowns([news.get(k) for k in keys]) or any(olds.get(k) != news.get(k) for k in keys)
         return dyn.DiffResult(changes=changed, replaces=[], delete_before_replace=False)
 
@@ -112,6 +135,7 @@ class AopActivation(dyn.Resource, module="origin-tls", name="AopActivation"):
         *,
         zone_id: pulumi.Input[str],
         certificate_id: pulumi.Input[str],
+        hostnames: pulumi.Input[list[str]] | None = None,
         api_url: pulumi.Input[str] | None = None,
         settle_seconds: pulumi.Input[float] = _verification.DEFAULT_SETTLE_SECONDS,
         opts: pulumi.ResourceOptions | None = None,
@@ -119,6 +143,7 @@ class AopActivation(dyn.Resource, module="origin-tls", name="AopActivation"):
         props: dict[str, Any] = {
             "zone_id": zone_id,
             "certificate_id": certificate_id,
+            "hostnames": hostnames,
             "api_url": api_url,
             "settle_seconds": settle_seconds,
             "status": None,

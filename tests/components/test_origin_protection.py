@@ -102,7 +102,7 @@ ROLES_BY_AOP = {
     "off": COMMON_ROLES,
     "global": COMMON_ROLES | {"tls-client-auth"},
     "zone": COMMON_ROLES | PULL_ROLES | {"aop-certificate", "aop-activation", "aop-settings"},
-    "hostname": COMMON_ROLES | PULL_ROLES | {"aop-hostname-certificate", "aop-hostnames"},
+    "hostname": COMMON_ROLES | PULL_ROLES | {"aop-hostname-certificate", "aop-hostnames", "aop-activation"},
 }
 #: Children that come after the verification (they act on what it proved).
 AFTER_VERIFICATION = {"verification", "origin-certificate-retirement"}
