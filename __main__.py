@@ -46,13 +46,18 @@ web = OriginProtection(
         edge_ca_pem=read_optional("edgeCaFile"),
         settle_seconds=float(integer("settleSeconds", 120)),
         strict=config.get_bool("strict") is True,
+        renew_before_days=integer("renewBeforeDays", 30),
     ),
 )
 
 pulumi.export("certificate_pem", web.certificate_pem)
 pulumi.export("private_key_pem", web.private_key_pem)
 pulumi.export("expires_on", web.expires_on)
+pulumi.export("renew_at", web.renew_at)
 pulumi.export("pull_ca_pem", web.pull_ca_pem)
+pulumi.export("pull_ca_bundle_pem", web.pull_ca_bundle_pem)
+pulumi.export("client_expires_on", web.client_expires_on)
 pulumi.export("pull_ca_url", web.pull_ca_url)
 pulumi.export("nginx_config", web.nginx_config)
 pulumi.export("verification", web.verification_report)
+pulumi.export("inventory_target", web.inventory_target)

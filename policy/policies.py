@@ -144,6 +144,20 @@ POLICY_SPECS: tuple[PolicySpec, ...] = (
         EnforcementLevel.MANDATORY,
         Severity.CRITICAL,
     ),
+    PolicySpec(
+        Rule.HOSTNAME_MIN_TLS_VERSION,
+        "Per-hostname minimum TLS version (HostnameTlsSetting min_tls_version) must be at least the floor.",
+        EnforcementLevel.MANDATORY,
+        Severity.HIGH,
+        (CONFIG_MIN_TLS_VERSION,),
+    ),
+    PolicySpec(
+        Rule.ZONE_AOP_RESOURCES,
+        "A zone declared with zone- or hostname-level AOP must have its AOP certificate and enabling resources.",
+        EnforcementLevel.MANDATORY,
+        Severity.HIGH,
+        (CONFIG_AOP_LEVEL,),
+    ),
 )
 
 

@@ -26,6 +26,7 @@ from .model import (
     TYPE_AOP_HOSTNAME_CERTIFICATE,
     TYPE_AOP_SETTINGS,
     TYPE_HANDSHAKE_VERIFICATION,
+    TYPE_HOSTNAME_TLS_SETTING,
     TYPE_ORIGIN_CA_CERTIFICATE,
     TYPE_ZONE_SETTING,
     TYPE_ZONE_SETTING_PIN,
@@ -36,11 +37,12 @@ from .model import (
     zone_setting_props,
 )
 from .resources import ALLOWED_REQUEST_TYPES, RULE_SETTING_IDS, check_resource, remediate_resource
-from .stack import WEAK_SSL_MODES, check_stack, verified_zones
+from .stack import AOP_RESOURCES, WEAK_SSL_MODES, check_stack, verified_zones
 
 __all__ = [
     "ALLOWED_REQUEST_TYPES",
     "AOP_ANY",
+    "AOP_RESOURCES",
     "BASELINE_SETTING_IDS",
     "CONFIG_AOP_LEVEL",
     "CONFIG_HSTS_MIN_MAX_AGE",
@@ -55,6 +57,7 @@ __all__ = [
     "TYPE_AOP_HOSTNAME_CERTIFICATE",
     "TYPE_AOP_SETTINGS",
     "TYPE_HANDSHAKE_VERIFICATION",
+    "TYPE_HOSTNAME_TLS_SETTING",
     "TYPE_ORIGIN_CA_CERTIFICATE",
     "TYPE_ZONE_SETTING",
     "TYPE_ZONE_SETTING_PIN",

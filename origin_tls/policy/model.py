@@ -20,6 +20,7 @@ __all__ = [
     "TYPE_AOP_HOSTNAME_CERTIFICATE",
     "TYPE_AOP_SETTINGS",
     "TYPE_HANDSHAKE_VERIFICATION",
+    "TYPE_HOSTNAME_TLS_SETTING",
     "TYPE_ORIGIN_CA_CERTIFICATE",
     "TYPE_ZONE_SETTING",
     "TYPE_ZONE_SETTING_PIN",
@@ -31,6 +32,7 @@ __all__ = [
 ]
 
 TYPE_ZONE_SETTING = "cloudflare:index/zoneSetting:ZoneSetting"
+TYPE_HOSTNAME_TLS_SETTING = "cloudflare:index/hostnameTlsSetting:HostnameTlsSetting"
 TYPE_ORIGIN_CA_CERTIFICATE = "cloudflare:index/originCaCertificate:OriginCaCertificate"
 TYPE_AOP_SETTINGS = "cloudflare:index/authenticatedOriginPullsSettings:AuthenticatedOriginPullsSettings"
 TYPE_AOP_HOSTNAME = "cloudflare:index/authenticatedOriginPulls:AuthenticatedOriginPulls"
@@ -72,13 +74,15 @@ class Rule(str, enum.Enum):
     AOP_ENABLED = "authenticated-origin-pulls-enabled"
     ZONE_VERIFIED = "zone-handshake-verification"
     ZONE_SSL_NOT_WEAK = "zone-ssl-not-off-or-flexible"
+    HOSTNAME_MIN_TLS_VERSION = "hostname-min-tls-version"
+    ZONE_AOP_RESOURCES = "zone-aop-resources"
 
     def __str__(self) -> str:
         return self.value
 
     @property
     def is_stack_rule(self) -> bool:
-        return self in (Rule.ZONE_VERIFIED, Rule.ZONE_SSL_NOT_WEAK)
+        return self in (Rule.ZONE_VERIFIED, Rule.ZONE_SSL_NOT_WEAK, Rule.ZONE_AOP_RESOURCES)
 
 
 @dataclass(frozen=True)

@@ -19,6 +19,7 @@ from .model import (
     AOP_CERTIFICATE_TYPES,
     TYPE_AOP_HOSTNAME,
     TYPE_AOP_SETTINGS,
+    TYPE_HOSTNAME_TLS_SETTING,
     TYPE_ORIGIN_CA_CERTIFICATE,
     TYPE_ZONE_SETTING,
     Rule,
@@ -191,6 +192,15 @@ def check_resource(rule: Rule, resource_type: str, props: Mapping[str, Any], con
         messages = _origin_ca(props, config, ecdsa=rule is Rule.ORIGIN_CA_ECDSA)
     elif rule is Rule.AOP_ENABLED:
         messages = _aop_enabled(resource_type, props, config)
+    elif (
+        rule is Rule.HOSTNAME_MIN_TLS_VERSION
+        and resource_type == TYPE_HOSTNAME_TLS_SETTING
+        and _setting_id(props) == "min_tls_version"
+    ):
+        # A per-hostname setting overrides the zone's floor for that hostname (Cloudflare "Per-hostname TLS
+        # settings"): the same floor applies. Other per-hostname settings (ciphers, http2) are not judged here.
+        host = props.get("hostname")
+        messages = [f"hostname {host!r}: {m}" for m in _min_tls_version("min_tls_version", props.get("value"), config)]
     return [Violation(rule, message) for message in messages]
 
 

@@ -9,10 +9,15 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from ..baseline import SslMode
+from ..baseline import AopMode, SslMode, parse_aop_mode
+from ..errors import InvalidInput
 from .config import PolicyConfig
 from .model import (
     BASELINE_SETTING_IDS,
+    TYPE_AOP_CERTIFICATE,
+    TYPE_AOP_HOSTNAME,
+    TYPE_AOP_HOSTNAME_CERTIFICATE,
+    TYPE_AOP_SETTINGS,
     Rule,
     StackResource,
     Violation,
@@ -20,7 +25,7 @@ from .model import (
     zone_setting_props,
 )
 
-__all__ = ["WEAK_SSL_MODES", "check_stack", "verified_zones"]
+__all__ = ["AOP_RESOURCES", "WEAK_SSL_MODES", "check_stack", "verified_zones"]
 
 #: Modes in which the edge-to-origin hop is plain HTTP (``off``, ``flexible``).
 WEAK_SSL_MODES = (SslMode.OFF.value, SslMode.FLEXIBLE.value)
@@ -92,6 +97,58 @@ def _weak_ssl(resources: list[StackResource]) -> list[Violation]:
     return violations
 
 
+#: What a zone at each level needs in the stack: the client certificate upload and the switch that enables it.
+AOP_RESOURCES: dict[AopMode, tuple[str, ...]] = {
+    AopMode.ZONE: (TYPE_AOP_CERTIFICATE, TYPE_AOP_SETTINGS),
+    AopMode.HOSTNAME: (TYPE_AOP_HOSTNAME_CERTIFICATE, TYPE_AOP_HOSTNAME),
+}
+_SHORT = {
+    TYPE_AOP_CERTIFICATE: "AuthenticatedOriginPullsCertificate",
+    TYPE_AOP_SETTINGS: "AuthenticatedOriginPullsSettings",
+    TYPE_AOP_HOSTNAME_CERTIFICATE: "AuthenticatedOriginPullsHostnameCertificate",
+    TYPE_AOP_HOSTNAME: "AuthenticatedOriginPulls",
+}
+
+
+def _aop_level(resource: StackResource, config: PolicyConfig) -> AopMode | None:
+    """The zone's level: the verification's own ``aop`` (what the stack declares for it), else the policy's."""
+    raw = resource.props.get("aop")
+    if isinstance(raw, str):
+        try:
+            return parse_aop_mode(raw)
+        except InvalidInput:
+            return None
+    return config.baseline.aop
+
+
+def _missing_aop_resources(resources: list[StackResource], config: PolicyConfig) -> list[Violation]:
+    present: dict[str, set[str]] = {}
+    for resource in resources:
+        if resource.type in _SHORT:
+            zone = _zone_id(resource.props)
+            if zone is not None:
+                present.setdefault(zone, set()).add(resource.type)
+    violations: list[Violation] = []
+    for resource in resources:
+        if not is_handshake_verification(resource.type):
+            continue
+        zone = _zone_id(resource.props)
+        level = _aop_level(resource, config)
+        if zone is None or level not in AOP_RESOURCES:
+            continue
+        missing = [_SHORT[t] for t in AOP_RESOURCES[level] if t not in present.get(zone, set())]
+        if missing:
+            violations.append(
+                Violation(
+                    Rule.ZONE_AOP_RESOURCES,
+                    f"zone {zone} is declared with {level.value}-level Authenticated Origin Pulls but the stack has no "
+                    f"{' and no '.join(missing)} for it: Cloudflare would pull without the team's client certificate",
+                    urn=resource.urn,
+                )
+            )
+    return violations
+
+
 def check_stack(rule: Rule, resources: Iterable[StackResource], config: PolicyConfig) -> list[Violation]:
     """The violations of a stack rule; ``[]`` for a compliant stack or a resource rule."""
     listed = list(resources)
@@ -99,4 +156,6 @@ def check_stack(rule: Rule, resources: Iterable[StackResource], config: PolicyCo
         return _unverified_zones(listed)
     if rule is Rule.ZONE_SSL_NOT_WEAK:
         return _weak_ssl(listed)
+    if rule is Rule.ZONE_AOP_RESOURCES:
+        return _missing_aop_resources(listed, config)
     return []

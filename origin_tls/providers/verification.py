@@ -17,6 +17,7 @@ Lifecycle (what the engine calls, ``reference/pulumi-without-cli.md`` §1.3-1.4)
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import time
 import uuid
@@ -59,6 +60,7 @@ __all__ = [
     "VerificationFailed",
     "VerificationSpec",
     "build_drift",
+    "parse_probe_hostnames",
     "parse_verification_inputs",
 ]
 
@@ -94,6 +96,12 @@ INPUT_FIELDS: tuple[str, ...] = (
 #: Outputs that must be secret in state (``additional_secret_outputs`` takes raw names for dynamic resources).
 SECRET_OUTPUTS: tuple[str, ...] = ("client_key_pem",)
 _DRIFT = "drift"
+#: ``VerifyOptions.deadline`` (a whole run's bound, frozen interface of issues 8-12) arrives with the engine branch;
+#: until it is merged the run is bounded by the per-operation ``timeout`` alone.
+_HAS_RUN_DEADLINE = "deadline" in {f.name for f in dataclasses.fields(VerifyOptions)}
+#: One observation's budget, in operation timeouts: connect, handshake, answer.
+RUN_DEADLINE_TIMEOUTS = 3
+
 #: What to do about drift: Pulumi re-applies the declared zone settings only once it has seen the live values.
 REFRESH_HINT = "If the zone was changed outside Pulumi, `pulumi up --refresh` re-applies the declared settings."
 
@@ -165,9 +173,19 @@ def _api_url(value: object) -> str | None:
     return value.strip()
 
 
+def parse_probe_hostnames(value: object) -> tuple[str, ...]:
+    # The component's own parser (wildcards allowed), so that a hostname wired from an Output is refused here with
+    # the message construction gives; then wildcards, which can be certified but not connected to.
+    names = parse_hostnames(value, field_name="hostnames", allow_wildcard=True)
+    wildcards = [name for name in names if name.startswith("*.")]
+    if wildcards:
+        raise InvalidInput("hostnames", wildcards, "hostnames to connect to, without a wildcard")
+    return names
+
+
 # One parser per field, so that ``check`` reports every bad field, not just the first.
 _FIELD_PARSERS: dict[str, Any] = {
-    "hostnames": lambda v: parse_hostnames(v, field_name="hostnames"),
+    "hostnames": parse_probe_hostnames,
     "zone_id": lambda v: None if v is None else parse_zone_id(v),
     "edge": lambda v: _optional_endpoint(v, "edge", 443),
     "edge_http": lambda v: _optional_endpoint(v, "edge_http", 80),
@@ -265,6 +283,9 @@ class HandshakeVerificationProvider(CloudflareAccess, dyn.ResourceProvider):
         ``zone_id``, and then a token is required (:class:`MissingCredentials` names where to put it)."""
         token: str | None = None
         options = spec.options
+        if _HAS_RUN_DEADLINE:
+            # Whatever the peers do (tarpit, trickle), one observation ends within this many timeouts.
+            options = replace(options, deadline=RUN_DEADLINE_TIMEOUTS * options.timeout)  # type: ignore[call-arg,unused-ignore]
         if options.zone_id is not None:
             token = self.api_token("HandshakeVerification (zone_id is set, so the zone settings are read)")
             # The resource's own api_url wins; else the configured one (cloudflare:baseUrl -> e.g. the sandbox).

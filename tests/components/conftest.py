@@ -20,6 +20,7 @@ from pulumi.runtime.mocks import MockMonitor, MockResourceArgs
 
 __all__ = [
     "FAKE_CA",
+    "FAKE_CA_KEY",
     "FAKE_CERT",
     "FAKE_CLIENT_CERT",
     "FAKE_CLIENT_KEY",
@@ -38,6 +39,7 @@ FAKE_CSR = "-----BEGIN CERTIFICATE REQUEST-----\nFAKECSR\n-----END CERTIFICATE R
 FAKE_KEY = "-----BEGIN PRIVATE KEY-----\nFAKEORIGINKEY\n-----END PRIVATE KEY-----\n"
 FAKE_CERT = "-----BEGIN CERTIFICATE-----\nFAKEORIGINCERT\n-----END CERTIFICATE-----\n"
 FAKE_CA = "-----BEGIN CERTIFICATE-----\nFAKEPULLCA\n-----END CERTIFICATE-----\n"
+FAKE_CA_KEY = "-----BEGIN PRIVATE KEY-----\nFAKEPULLCAKEY\n-----END PRIVATE KEY-----\n"
 FAKE_CLIENT_CERT = "-----BEGIN CERTIFICATE-----\nFAKECLIENTCERT\n-----END CERTIFICATE-----\n"
 FAKE_CLIENT_KEY = "-----BEGIN PRIVATE KEY-----\nFAKECLIENTKEY\n-----END PRIVATE KEY-----\n"
 HOSTCERT_ID = "hostcert-0001"
@@ -70,6 +72,7 @@ class Registration:
     custom: bool
     dependencies: list[str]
     secret_outputs: list[str]
+    retain_on_delete: bool
     inputs: dict[str, Any]
     outputs: dict[str, Any]
 
@@ -92,14 +95,30 @@ class Recorder(pulumi.runtime.Mocks):
         outs = dict(args.inputs)
         typ = args.typ
         if typ.endswith("origin-tls:OriginKey"):
-            outs.update(csr_pem=FAKE_CSR, private_key_pem=FAKE_KEY, request_type="origin-ecc", public_key_sha256="ab")
+            outs.update(
+                csr_pem=FAKE_CSR,
+                private_key_pem=FAKE_KEY,
+                request_type="origin-ecc",
+                public_key_sha256="ab",
+                renew_at="2040-12-02T00:00:00+00:00",
+            )
+        elif typ.endswith("origin-tls:OriginPullCa"):
+            outs.update(
+                certificate_pem=FAKE_CA,
+                private_key_pem=FAKE_CA_KEY,
+                previous_certificate_pem=None,
+                trust_bundle_pem=FAKE_CA,
+                expires_on="2036-01-01T00:00:00+00:00",
+            )
         elif typ.endswith("origin-tls:OriginPullCertificate"):
             outs.update(
-                ca_certificate_pem=FAKE_CA,
                 certificate_pem=FAKE_CLIENT_CERT,
                 private_key_pem=FAKE_CLIENT_KEY,
                 expires_on="2028-01-01T00:00:00+00:00",
+                renew_at="2027-12-02T00:00:00+00:00",
             )
+        elif typ.endswith("origin-tls:OriginPullProof"):
+            outs.update(proven=True, detail="the origin accepted the certificate", certificate_sha256="cd")
         elif typ == "cloudflare:index/originCaCertificate:OriginCaCertificate":
             outs.update(certificate=FAKE_CERT, expiresOn="2041-01-01 00:00:00 +0000 UTC")
         elif typ.endswith("origin-tls:HandshakeVerification"):
@@ -143,6 +162,7 @@ class SecretAwareMonitor(MockMonitor):
             custom=bool(request.custom),
             dependencies=list(request.dependencies),
             secret_outputs=listed,
+            retain_on_delete=bool(request.retainOnDelete),
             inputs=inputs,
             outputs=self.recorder.outputs.get(request.name, {}),
         )

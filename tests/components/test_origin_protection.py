@@ -90,13 +90,22 @@ def _children(monitor: SecretAwareMonitor, name: str) -> dict[str, Any]:
 
 
 SETTING_ROLES = {"ssl", "min-tls-version", "tls-1-3", "always-use-https", "security-header"}
-COMMON_ROLES = SETTING_ROLES | {"ssl-automatic-mode", "origin-key", "origin-certificate", "verification"}
+COMMON_ROLES = SETTING_ROLES | {
+    "ssl-automatic-mode",
+    "origin-key",
+    "origin-certificate",
+    "verification",
+    "origin-certificate-retirement",
+}
+PULL_ROLES = {"pull-ca", "pull-certificate", "pull-proof"}
 ROLES_BY_AOP = {
     "off": COMMON_ROLES,
     "global": COMMON_ROLES | {"tls-client-auth"},
-    "zone": COMMON_ROLES | {"pull-certificate", "aop-certificate", "aop-settings"},
-    "hostname": COMMON_ROLES | {"pull-certificate", "aop-hostname-certificate", "aop-hostnames"},
+    "zone": COMMON_ROLES | PULL_ROLES | {"aop-certificate", "aop-activation", "aop-settings"},
+    "hostname": COMMON_ROLES | PULL_ROLES | {"aop-hostname-certificate", "aop-hostnames", "aop-activation"},
 }
+#: Children that come after the verification (they act on what it proved).
+AFTER_VERIFICATION = {"verification", "origin-certificate-retirement"}
 
 
 @pytest.mark.parametrize("key_type", ["ecdsa-p256", "rsa-2048"])
@@ -157,13 +166,28 @@ def test_graph_for_each_aop_level_and_key_type(monitor: SecretAwareMonitor, aop:
     assert v_inputs["origin_cert_pem"] == FAKE_CERT
     assert v_inputs["min_tls"] == "1.2"
     assert verification.secret_outputs == ["client_key_pem"]
-    others = {child.urn for role, child in children.items() if role != "verification"}
+    others = {child.urn for role, child in children.items() if role not in AFTER_VERIFICATION}
     assert others <= set(verification.dependencies), "the verification must run after every other child"
 
+    # The origin certificate is revoked by the retirement, after the verification, never by the engine's delete.
+    assert children["origin-certificate"].retain_on_delete is True
+    assert verification.urn in children["origin-certificate-retirement"].dependencies
+    assert unwrap(children["origin-certificate-retirement"].inputs)["certificate_id"] == f"{name}-origin-certificate-id"
+
     if aop in ("zone", "hostname"):
+        ca = children["pull-ca"]
+        assert ca.type == "pulumi-python:dynamic/origin-tls:OriginPullCa"
+        assert ca.secret_outputs == ["private_key_pem"], "the CA key is kept, as a secret"
         pull = children["pull-certificate"]
         assert pull.type == "pulumi-python:dynamic/origin-tls:OriginPullCertificate"
         assert pull.secret_outputs == ["private_key_pem"]
+        assert is_secret_wrapper(pull.inputs["ca_private_key_pem"])
+        assert pull.inputs["ca_certificate_pem"] == FAKE_CA
+        proof = children["pull-proof"]
+        assert proof.inputs["client_cert_pem"] == FAKE_CLIENT_CERT
+        assert is_secret_wrapper(proof.inputs["client_key_pem"])
+        upload_role = "aop-certificate" if aop == "zone" else "aop-hostname-certificate"
+        assert proof.urn in children[upload_role].dependencies, "nothing is uploaded before the proof pull"
         assert v_inputs["client_cert_pem"] == FAKE_CLIENT_CERT
         assert is_secret_wrapper(v_inputs["client_key_pem"]), "the client key must reach the verification as a secret"
     else:
@@ -177,6 +201,10 @@ def test_graph_for_each_aop_level_and_key_type(monitor: SecretAwareMonitor, aop:
         enable = children["aop-settings"]
         assert unwrap(enable.inputs) == {"zoneId": ZONE, "enabled": True}
         assert upload.urn in enable.dependencies, "AOP is switched on only after the certificate is uploaded"
+        activation = children["aop-activation"]
+        assert unwrap(activation.inputs)["certificate_id"] == f"{name}-aop-certificate-id"
+        assert activation.urn in enable.dependencies
+        assert activation.urn in verification.dependencies, "the old upload goes only after the new one is active"
     if aop == "hostname":
         upload = children["aop-hostname-certificate"]
         assert is_secret_wrapper(upload.inputs["privateKey"])

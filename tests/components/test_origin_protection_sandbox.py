@@ -31,10 +31,13 @@ def sandbox(monkeypatch: pytest.MonkeyPatch) -> Iterator[Sandbox]:
         yield sb
 
 
-def _deploy(sandbox: Sandbox, aop: str, settle_seconds: float = 30.0) -> dict[str, Any]:
+def _deploy(
+    sandbox: Sandbox, aop: str, settle_seconds: float = 30.0, *, name: str | None = None, **overrides: Any
+) -> dict[str, Any]:
     info = sandbox.info
-    name = f"sbx{next(_counter)}"
+    name = name or f"sbx{next(_counter)}"
     result: dict[str, Any] = {}
+    engine = _ENGINES.get(id(sandbox))
 
     async def body() -> None:
         component = OriginProtection(
@@ -49,6 +52,7 @@ def _deploy(sandbox: Sandbox, aop: str, settle_seconds: float = 30.0) -> dict[st
                 origin_ca_pem=Path(info.origin_ca_file).read_text(encoding="ascii"),
                 edge_ca_pem=Path(info.edge_ca_file).read_text(encoding="ascii"),
                 settle_seconds=settle_seconds,
+                **overrides,
             ),
         )
         result["ok"] = await component.verification_ok.future()
@@ -59,8 +63,23 @@ def _deploy(sandbox: Sandbox, aop: str, settle_seconds: float = 30.0) -> dict[st
     def harness() -> Any:
         return body()
 
+    if engine is not None:
+        engine.start_run()
     harness()
+    if engine is not None:
+        engine.finish()
     return result
+
+
+#: The engine of each sandbox, so that _deploy can start and finish runs.
+_ENGINES: dict[int, SandboxEngine] = {}
+
+
+def _engine(monitor: SecretAwareMonitor, sandbox: Sandbox, **options: Any) -> SandboxEngine:
+    engine = SandboxEngine(sandbox, **options)
+    monitor.recorder.backend = engine
+    _ENGINES[id(sandbox)] = engine
+    return engine
 
 
 def _statuses(report: dict[str, Any]) -> dict[str, str]:
@@ -71,8 +90,7 @@ def _statuses(report: dict[str, Any]) -> dict[str, str]:
 def test_up_hardens_the_zone_and_the_verification_passes(
     monitor: SecretAwareMonitor, sandbox: Sandbox, aop: str
 ) -> None:
-    engine = SandboxEngine(sandbox)
-    monitor.recorder.backend = engine
+    engine = _engine(monitor, sandbox)
     result = _deploy(sandbox, aop)
 
     assert engine.errors == []
@@ -94,8 +112,7 @@ def test_up_hardens_the_zone_and_the_verification_passes(
 def test_up_fails_when_the_origin_still_serves_the_old_certificate(
     monitor: SecretAwareMonitor, sandbox: Sandbox, aop: str
 ) -> None:
-    engine = SandboxEngine(sandbox, install_on_origin=False)
-    monitor.recorder.backend = engine
+    engine = _engine(monitor, sandbox, install_on_origin=False)
     result = _deploy(sandbox, aop, settle_seconds=1.0)
     assert result["ok"] is False
 
@@ -103,7 +120,18 @@ def test_up_fails_when_the_origin_still_serves_the_old_certificate(
     assert len(failures) == 1
     message = str(failures[0])
     assert "origin.certificate fail" in message
-    if aop == "zone":
-        # The origin does not trust the team's new pull CA either.
-        assert "origin.aop_client fail" in message
     assert sandbox.token not in message
+
+
+def test_up_stops_before_the_upload_when_the_origin_does_not_trust_the_pull_ca(
+    monitor: SecretAwareMonitor, sandbox: Sandbox
+) -> None:
+    """The proof pull refuses to go on: Cloudflare is never given a certificate the origin would refuse."""
+    engine = _engine(monitor, sandbox, install_bundle=False)
+    result = _deploy(sandbox, "zone", settle_seconds=1.0)
+    assert result["ok"] is not True  # never verified: the engine stopped at the proof
+    assert [type(e).__name__ for e in engine.errors] == ["PullRefused"]
+    assert "pull_ca_bundle_pem" in str(engine.errors[0])
+    assert engine.log.steps[next(n for n in engine.log.steps if n.endswith("-aop-certificate"))] == "skipped"
+    with sandbox.client() as client:
+        assert client.list_zone_aop_certificates(sandbox.zone_id) == []

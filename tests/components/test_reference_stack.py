@@ -57,6 +57,7 @@ def test_reference_stack_passes_config_through(monitor: SecretAwareMonitor, tmp_
             "origin": "127.0.0.1:8443",
             "originCaFile": str(ca),
             "strict": "true",
+            "renewBeforeDays": "45",
         }
     )
     verification = unwrap(monitor.registrations["web-verification"].inputs)
@@ -66,6 +67,7 @@ def test_reference_stack_passes_config_through(monitor: SecretAwareMonitor, tmp_
     assert verification["origin_ca_pem"] == ca.read_text(encoding="ascii")
     assert verification["strict"] is True
     assert "web-tls-client-auth" in monitor.registrations
+    assert unwrap(monitor.registrations["web-origin-key"].inputs)["renew_before_days"] == 45
 
 
 def test_reference_stack_refuses_bad_config(monitor: SecretAwareMonitor) -> None:

@@ -140,6 +140,8 @@ def test_analyzer_info_lists_policies_levels_and_config(stub: analyzer_pb2_grpc.
     assert set(policies) == {
         "zone-ssl-mode",
         "zone-min-tls-version",
+        "hostname-min-tls-version",
+        "zone-aop-resources",
         "zone-tls-1-3",
         "zone-hsts",
         "zone-always-use-https",
@@ -153,7 +155,7 @@ def test_analyzer_info_lists_policies_levels_and_config(stub: analyzer_pb2_grpc.
     assert policies["zone-ssl-mode"].enforcementLevel == MANDATORY
     assert policies["origin-ca-certificate-ecdsa"].enforcementLevel == ADVISORY
     stack = {name for name, p in policies.items() if p.policy_type == analyzer_pb2.POLICY_TYPE_STACK}
-    assert stack == {"zone-handshake-verification", "zone-ssl-not-off-or-flexible"}
+    assert stack == {"zone-handshake-verification", "zone-ssl-not-off-or-flexible", "zone-aop-resources"}
     floor = json_format.MessageToDict(policies["zone-min-tls-version"].configSchema)["properties"]["minTlsVersion"]
     assert floor["default"] == "1.2"
     assert floor["enum"] == ["1.0", "1.1", "1.2", "1.3"]
@@ -291,8 +293,8 @@ def test_unknown_zone_in_stack_is_neither_a_crash_nor_a_pass(stub: analyzer_pb2_
     ssl = stack_resource(ZONE_SETTING, "ssl", setting("ssl", "strict"))
     verify = stack_resource(VERIFICATION, "verify", {"zone_id": UNKNOWN_STRING_VALUE})
     diagnostics = analyze_stack(stub, ssl, verify)
-    assert found(diagnostics) == [("zone-handshake-verification", ADVISORY)]
-    assert "during preview" in diagnostics[0].message
+    assert sorted(found(diagnostics)) == [("zone-aop-resources", ADVISORY), ("zone-handshake-verification", ADVISORY)]
+    assert all("during preview" in d.message for d in diagnostics)
 
 
 def test_plugin_info_answers(stub: analyzer_pb2_grpc.AnalyzerStub) -> None:

@@ -16,7 +16,7 @@ from pulumi.output import Unknown
 from origin_tls import certs
 from origin_tls.errors import AuthenticationError
 from origin_tls.providers._common import MissingCredentials
-from origin_tls.providers.keys import OriginKeyProvider, OriginPullCertificateProvider
+from origin_tls.providers.keys import OriginKeyProvider, OriginPullCaProvider, OriginPullCertificateProvider
 from origin_tls.providers.zone_setting import ZoneSettingPinProvider
 from origin_tls.sandbox.runner import Sandbox
 from tests.providers.conftest import configured
@@ -138,41 +138,109 @@ def test_origin_key_check_refuses_bad_fields() -> None:
     assert OriginKeyProvider().check({}, {"key_type": "rsa-2048", "hostnames": HOSTS}).failures == []
 
 
-# -- OriginPullCertificate ---------------------------------------------------------------------------------------
+# -- OriginPullCa + OriginPullCertificate ---------------------------------------------------------------------
 
 
-def test_pull_certificate_is_issued_by_the_ca_it_outputs() -> None:
-    outs = OriginPullCertificateProvider().create({"common_name": "web origin pulls", "valid_days": 730.0}).outs
-    ca = x509.load_pem_x509_certificate(outs["ca_certificate_pem"].encode())
-    leaf = x509.load_pem_x509_certificate(outs["certificate_pem"].encode())
+def _ca(**overrides: Any) -> dict[str, Any]:
+    outs: dict[str, Any] = OriginPullCaProvider().create({"common_name": "web origin pulls", **overrides}).outs
+    return outs
+
+
+def _leaf(ca: dict[str, Any], **overrides: Any) -> dict[str, Any]:
+    props = {
+        "ca_certificate_pem": ca["certificate_pem"],
+        "ca_private_key_pem": ca["private_key_pem"],
+        "common_name": "web origin pulls",
+        **overrides,
+    }
+    outs: dict[str, Any] = OriginPullCertificateProvider().create(props).outs
+    return outs
+
+
+def _verify_issued(ca_pem: str, leaf_pem: str) -> None:
+    ca = x509.load_pem_x509_certificate(ca_pem.encode())
+    leaf = x509.load_pem_x509_certificate(leaf_pem.encode())
     assert leaf.issuer == ca.subject
     ca_key = ca.public_key()
     assert isinstance(ca_key, ec.EllipticCurvePublicKey)
     ca_key.verify(leaf.signature, leaf.tbs_certificate_bytes, ec.ECDSA(leaf.signature_hash_algorithm))
+
+
+def test_pull_certificate_is_issued_by_the_ca_it_was_given() -> None:
+    ca = _ca()
+    outs = _leaf(ca, valid_days=730.0)
+    _verify_issued(ca["certificate_pem"], outs["certificate_pem"])
     key = serialization.load_pem_private_key(outs["private_key_pem"].encode(), password=None)
+    leaf = x509.load_pem_x509_certificate(outs["certificate_pem"].encode())
     assert certs.spki_sha256(key.public_key()) == certs.spki_sha256(leaf.public_key())
-    # Only the client key is kept; the CA's key was thrown away after issuing.
+    # The CA key is an input (secret in state) and never echoed: the only key in the outputs is the client's.
     assert sum("PRIVATE KEY" in str(v) for v in outs.values()) == 1
     assert outs["valid_days"] == 730
+    # A second certificate under the same CA verifies too: renewal does not need the origin to trust anything new.
+    _verify_issued(ca["certificate_pem"], _leaf(ca)["certificate_pem"])
 
 
 def test_pull_certificate_from_another_ca_does_not_verify() -> None:
-    """Twin: a certificate from a second run is not signed by the first run's CA."""
-    provider = OriginPullCertificateProvider()
-    first = provider.create({"common_name": "web origin pulls"}).outs
-    second = provider.create({"common_name": "web origin pulls"}).outs
-    ca = x509.load_pem_x509_certificate(first["ca_certificate_pem"].encode())
-    leaf = x509.load_pem_x509_certificate(second["certificate_pem"].encode())
-    ca_key = ca.public_key()
-    assert isinstance(ca_key, ec.EllipticCurvePublicKey)
+    """Twin: a certificate issued by a second CA is not signed by the first."""
+    first, second = _ca(), _ca()
     with pytest.raises(InvalidSignature):
-        ca_key.verify(leaf.signature, leaf.tbs_certificate_bytes, ec.ECDSA(leaf.signature_hash_algorithm))
+        _verify_issued(first["certificate_pem"], _leaf(second)["certificate_pem"])
 
 
-def test_pull_certificate_rotation_replaces() -> None:
+def test_pull_certificate_is_replaced_when_its_ca_changes() -> None:
     provider = OriginPullCertificateProvider()
-    olds = provider.create({"common_name": "web", "rotation": ""}).outs
-    assert provider.diff("id", olds, {"common_name": "web", "rotation": ""}).changes is False
-    assert provider.diff("id", olds, {"common_name": "web", "rotation": "2027-q1"}).replaces == ["rotation"]
-    bad = provider.check({}, {"common_name": "", "valid_days": 0, "key_type": "dsa"})
-    assert {f.property for f in bad.failures} == {"common_name", "valid_days", "key_type"}
+    ca = _ca()
+    olds = _leaf(ca)
+    same = {"ca_certificate_pem": ca["certificate_pem"], "ca_private_key_pem": ca["private_key_pem"]}
+    same.update(common_name="web origin pulls")
+    assert provider.diff("id", olds, same).changes is False
+    other = _ca()
+    assert provider.diff("id", olds, {**same, "ca_certificate_pem": other["certificate_pem"]}).replaces == [
+        "ca_certificate_pem"
+    ]
+    bad = provider.check({}, {"common_name": "", "valid_days": 0, "key_type": "dsa", "ca_certificate_pem": "x"})
+    assert {f.property for f in bad.failures} == {
+        "common_name",
+        "valid_days",
+        "key_type",
+        "ca_certificate_pem",
+        "ca_private_key_pem",
+    }
+
+
+def test_ca_rotation_is_an_update_that_keeps_the_previous_ca_in_the_bundle() -> None:
+    provider = OriginPullCaProvider()
+    olds = _ca(rotation="")
+    inputs = {"common_name": "web origin pulls", "rotation": ""}
+    assert olds["trust_bundle_pem"] == olds["certificate_pem"]
+    assert provider.diff("id", olds, inputs).changes is False
+    diff = provider.diff("id", olds, {**inputs, "rotation": "2027"})
+    assert (diff.changes, diff.replaces) == (True, []), "a rotation must not replace: the old CA stays published"
+    news = provider.update("id", olds, {**inputs, "rotation": "2027"}).outs
+    assert news is not None
+    assert news["certificate_pem"] != olds["certificate_pem"]
+    assert news["previous_certificate_pem"] == olds["certificate_pem"]
+    assert news["trust_bundle_pem"] == news["certificate_pem"] + olds["certificate_pem"]
+    # The previous CA's key is gone: only the new CA's key is in state.
+    assert olds["private_key_pem"] not in str(news)
+    # The next rotation drops the oldest CA.
+    third = provider.update("id", news, {**inputs, "rotation": "2028"}).outs
+    assert third is not None
+    assert olds["certificate_pem"] not in third["trust_bundle_pem"]
+    assert news["certificate_pem"] in third["trust_bundle_pem"]
+
+
+def test_also_trusted_cas_join_the_bundle_in_place() -> None:
+    """Adopting the component's CA after another one: the old CA stays published until the team drops it."""
+    provider = OriginPullCaProvider()
+    legacy = _ca()["certificate_pem"]
+    olds = _ca()
+    inputs = {"common_name": "web origin pulls", "rotation": ""}
+    diff = provider.diff("id", olds, {**inputs, "also_trust_pem": legacy})
+    assert (diff.changes, diff.replaces) == (True, [])
+    news = provider.update("id", olds, {**inputs, "also_trust_pem": legacy}).outs
+    assert news is not None
+    assert news["certificate_pem"] == olds["certificate_pem"], "publishing another CA is not a rotation"
+    assert news["trust_bundle_pem"] == olds["certificate_pem"] + legacy
+    bad = provider.check({}, {**inputs, "also_trust_pem": "not a pem"})
+    assert [f.property for f in bad.failures] == ["also_trust_pem"]
