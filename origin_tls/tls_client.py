@@ -387,8 +387,9 @@ def connect(endpoint: Endpoint, deadline: Deadline | float) -> socket.socket:
     for family, address in _addresses(endpoint, deadline):
         sock = socket.socket(family, socket.SOCK_STREAM)
         try:
-            sock.settimeout(deadline.remaining())
-            sock.connect(address)
+            with _deadline_errors(deadline):
+                sock.settimeout(deadline.remaining())
+                sock.connect(address)
         except OSError as exc:
             sock.close()
             error = exc
@@ -401,6 +402,17 @@ def connect(endpoint: Endpoint, deadline: Deadline | float) -> socket.socket:
     raise error if error is not None else OSError(f"no address for {endpoint.host}")
 
 
+@contextlib.contextmanager
+def _deadline_errors(deadline: Deadline) -> Iterator[None]:
+    """A socket timeout here is the deadline's (the socket was given exactly the time left): say which one."""
+    try:
+        yield
+    except ProbeTimeout:
+        raise
+    except TimeoutError:
+        raise ProbeTimeout(deadline.reason) from None
+
+
 class PlainStream:
     """A TCP connection whose every ``send``/``recv`` is bounded by the deadline left."""
 
@@ -409,12 +421,14 @@ class PlainStream:
         self.deadline = deadline
 
     def send(self, data: bytes) -> None:
-        self.sock.settimeout(self.deadline.remaining())
-        self.sock.sendall(data)  # Python 3.5+: the timeout bounds the whole sendall
+        with _deadline_errors(self.deadline):
+            self.sock.settimeout(self.deadline.remaining())
+            self.sock.sendall(data)  # Python 3.5+: the timeout bounds the whole sendall
 
     def recv(self, size: int) -> bytes:
-        self.sock.settimeout(self.deadline.remaining())
-        return self.sock.recv(size)
+        with _deadline_errors(self.deadline):
+            self.sock.settimeout(self.deadline.remaining())
+            return self.sock.recv(size)
 
     def close(self) -> None:
         self.sock.close()
@@ -491,12 +505,14 @@ class TlsStream:
     def _flush(self) -> None:
         pending = self._outgoing.read()
         if pending:
-            self.sock.settimeout(self.deadline.remaining())
-            self.sock.sendall(pending)
+            with _deadline_errors(self.deadline):
+                self.sock.settimeout(self.deadline.remaining())
+                self.sock.sendall(pending)
 
     def _fill(self, *, handshake: bool) -> None:
-        self.sock.settimeout(self.deadline.remaining())
-        data = self.sock.recv(16 * 1024)
+        with _deadline_errors(self.deadline):
+            self.sock.settimeout(self.deadline.remaining())
+            data = self.sock.recv(16 * 1024)
         if not data:
             self._incoming.write_eof()
             return

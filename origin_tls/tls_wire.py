@@ -122,6 +122,8 @@ def read_http_answer(recv: Callable[[int], bytes]) -> HttpAnswer:
         if end < 0:
             if len(buffer) > MAX_HEAD_BYTES:
                 raise BoundExceeded(f"the answer's status line and headers exceed {MAX_HEAD_BYTES // 1024} KiB")
+            if buffer.count(b"\r\n") > MAX_HEADERS + 1:  # endless short headers: the count bound comes first
+                raise BoundExceeded(f"more than {MAX_HEADERS} header lines in the answer")
             chunk = recv(_RECV)
             if not chunk:
                 raise ConnectionResetError("the server closed the connection before the end of the HTTP headers")
