@@ -230,7 +230,10 @@ def verify(
 
     zone_jobs, finish_zones = _zone_reads(plans, options, api_token, api_transport)
     jobs.update(zone_jobs)
-    per_target = {plan.key: sum(1 for job in jobs.values() if job.target == plan.key) for plan in plans}
+    per_target: dict[str, int] = dict.fromkeys((plan.key for plan in plans), 0)
+    for job in jobs.values():
+        if job.target is not None:
+            per_target[job.target] += 1
     done_targets = 0
 
     def finished(job: _Job) -> None:
@@ -247,9 +250,13 @@ def verify(
         outcomes = _run_all(jobs, max_workers=options.concurrency, run_deadline=run_deadline, finished=finished)
     finally:
         zone_facts = finish_zones(outcomes)  # also closes the API clients
+    by_target: dict[str, dict[str, Any]] = {plan.key: {} for plan in plans}
+    for (key, name), value in outcomes.items():
+        if key in by_target:
+            by_target[key][name] = value
     reports = []
     for plan in plans:
-        evidence: dict[str, Any] = {name: outcomes[plan.key, name] for (key, name) in outcomes if key == plan.key}
+        evidence = by_target[plan.key]
         zone = zone_facts.get((plan.options.api_url, plan.options.zone_id or ""))
         if zone is not None:
             evidence["zone"] = zone
