@@ -66,6 +66,7 @@ __all__ = [
     "probe_tls_versions",
     "run_concurrently",
     "tls_1_3_from_https",
+    "version_name",
 ]
 
 T = TypeVar("T")
@@ -221,33 +222,49 @@ def probe_tls_version(
     ``context`` (pinned to ``version``) replaces the default one, e.g. to present a client certificate.
     ``hello_evidence``: when the handshake fails after a ServerHello that selected ``version`` (a server that then
     aborts for want of a client certificate: RFC 5246 section 7.4.1.3, RFC 8446 section 4.1.3), the version is
-    ACCEPTED on that evidence rather than REFUSED. The probe ends by ``timeout`` (whole) or ``deadline``.
+    ACCEPTED on that evidence rather than REFUSED. Without it, such a handshake ended by a bare close (no alert)
+    is ERROR, not REFUSED: the server chose the version. The probe ends by ``timeout`` (whole) or ``deadline``.
     """
     offerable, why = can_offer(version)
     if not offerable:
         return VersionResult(version, TlsOutcome.CLIENT_CANNOT_OFFER, None, why)
     bound = Deadline.within(timeout, deadline)
     try:
-        with _tls(endpoint, server_name, context or version_context(version), bound, record=hello_evidence) as tls:
+        with _tls(endpoint, server_name, context or version_context(version), bound, record=True) as tls:
             error = _handshake(tls)
             negotiated = tls.version() if error is None else None
-            received = bytes(tls.received)
+            received = bytes(tls.received) if error is not None else b""
     except Exception as exc:
         error, negotiated, received = exc, None, b""
     if error is not None:
         kind, detail = classify_error(error)
-        hello = parse_server_hello(received) if hello_evidence else None
-        if hello is not None and _NEGOTIATED_NAMES.get(hello.version) is version and kind is not ErrorKind.CLIENT:
+        hello = parse_server_hello(received)
+        selected = hello is not None and _NEGOTIATED_NAMES.get(hello.version) is version
+        if selected and hello_evidence and kind is not ErrorKind.CLIENT:
             return VersionResult(
                 version,
                 TlsOutcome.ACCEPTED,
-                hello.version,
+                version_name(version),
                 f"TLS {version} to {endpoint}: accepted (the server's ServerHello selected it), then {detail}",
+            )
+        if selected and kind is ErrorKind.CLOSED:
+            # The server chose this version, then hung up without an alert: that is no refusal of the version
+            # ("refused means the server refused", DESIGN.md), and no completed handshake either.
+            return VersionResult(
+                version,
+                TlsOutcome.ERROR,
+                None,
+                f"TLS {version} to {endpoint}: the server's ServerHello selected it, then {detail}",
             )
         return VersionResult(version, _VERSION_OUTCOMES[kind], None, f"TLS {version} to {endpoint}: {detail}")
     if _NEGOTIATED_NAMES.get(negotiated or "") is not version:
         return VersionResult(version, TlsOutcome.ERROR, negotiated, f"offered only TLS {version}, got {negotiated}")
     return VersionResult(version, TlsOutcome.ACCEPTED, negotiated, f"TLS {version} to {endpoint}: accepted")
+
+
+def version_name(version: TlsVersion) -> str:
+    """``TlsVersion.TLS_1_2`` -> ``"TLSv1.2"``, as ``ssl.SSLSocket.version()`` names it."""
+    return next(name for name, known in _NEGOTIATED_NAMES.items() if known is version)
 
 
 def probe_tls_versions(
