@@ -16,7 +16,6 @@ Only :mod:`origin_tls.probes` uses this module; it raises the standard library's
 
 from __future__ import annotations
 
-import concurrent.futures
 import contextlib
 import enum
 import functools
@@ -29,6 +28,7 @@ import threading
 import time
 import warnings
 from collections.abc import Iterator, Mapping, Sequence
+from typing import Any
 
 from .baseline import Endpoint, TlsVersion
 from .errors import InvalidInput
@@ -357,9 +357,27 @@ class Deadline:
         return time.monotonic() >= self.at
 
 
-# Name resolution is a blocking libc call no socket timeout reaches: it runs in these threads, waited for until
-# the deadline. A few are enough (most probes name an IP address or a name the libc cache has just resolved).
-_RESOLVERS = concurrent.futures.ThreadPoolExecutor(max_workers=8, thread_name_prefix="resolve")
+# Name resolution is a blocking libc call no socket timeout reaches: it runs in a daemon thread, waited for until the
+# deadline. Daemon, not a pool: a resolver stuck past the deadline must not hold up the process's exit (Ctrl-C
+# ends verify within a second), and a pool's threads are joined at exit.
+def _resolve(host: str, port: int, deadline: Deadline) -> list[tuple[Any, ...]]:
+    answer: list[Any] = []
+    done = threading.Event()
+
+    def run() -> None:
+        try:
+            answer.append(socket.getaddrinfo(host, port, 0, socket.SOCK_STREAM))
+        except BaseException as exc:  # handed to the waiting probe
+            answer.append(exc)
+        finally:
+            done.set()
+
+    threading.Thread(target=run, name="resolve", daemon=True).start()
+    if not done.wait(deadline.remaining()):
+        raise ProbeTimeout(deadline.reason)
+    if isinstance(answer[0], BaseException):
+        raise answer[0]
+    return list(answer[0])
 
 
 def _addresses(endpoint: Endpoint, deadline: Deadline) -> list[tuple[int, tuple[str, int]]]:
@@ -371,13 +389,8 @@ def _addresses(endpoint: Endpoint, deadline: Deadline) -> list[tuple[int, tuple[
     else:
         family = socket.AF_INET6 if address.version == 6 else socket.AF_INET
         return [(family, (host, endpoint.port))]
-    future = _RESOLVERS.submit(socket.getaddrinfo, host, endpoint.port, 0, socket.SOCK_STREAM)
-    try:
-        infos = future.result(timeout=deadline.remaining())
-    except concurrent.futures.TimeoutError:
-        future.cancel()
-        raise ProbeTimeout(deadline.reason) from None
-    return [(family, sockaddr[:2]) for family, _, _, _, sockaddr in infos]  # type: ignore[misc]
+    infos = _resolve(host, endpoint.port, deadline)
+    return [(family, sockaddr[:2]) for family, _, _, _, sockaddr in infos]
 
 
 def connect(endpoint: Endpoint, deadline: Deadline | float) -> socket.socket:

@@ -6,6 +6,7 @@ A few direct cases per phase; the big hostile-peer suite lives in tests/hostile/
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import ssl
 import time
@@ -14,7 +15,7 @@ from typing import TypeVar
 
 import pytest
 
-from origin_tls.baseline import Baseline, TlsVersion
+from origin_tls.baseline import Baseline, Endpoint, TlsVersion
 from origin_tls.probes import (
     AopOutcome,
     TlsOutcome,
@@ -205,3 +206,47 @@ def test_verify_without_a_deadline_is_not_cut_short() -> None:
     assert details
     assert not any("deadline reached" in d for d in details)
     assert all("timeout" in d for d in details), details
+
+
+class CloseAfterServerHello(PeerServer):
+    """Answers the ClientHello with its ServerHello record only, then a clean TCP close."""
+
+    def __init__(self, cert: IssuedCert) -> None:
+        super().__init__()
+        self.context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        self.context.load_cert_chain(cert.chain_path, cert.key_path)
+
+    def handle(self, conn: socket.socket) -> None:
+        incoming, outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
+        obj = self.context.wrap_bio(incoming, outgoing, server_side=True)
+        incoming.write(conn.recv(65536))
+        with contextlib.suppress(ssl.SSLWantReadError):
+            obj.do_handshake()
+        flight = outgoing.read()
+        conn.sendall(flight[: 5 + int.from_bytes(flight[3:5], "big")])
+        conn.shutdown(socket.SHUT_WR)
+        self.stopping.wait(0.5)
+
+
+@pytest.mark.parametrize(("hello_evidence", "outcome"), [(False, TlsOutcome.ERROR), (True, TlsOutcome.ACCEPTED)])
+def test_a_close_after_the_server_hello_is_not_a_refusal(
+    leaf: IssuedCert, hello_evidence: bool, outcome: TlsOutcome
+) -> None:
+    # The server chose TLS 1.2 and hung up: on the edge that proves neither way; on the origin the ServerHello is
+    # the evidence that the version was accepted.
+    with CloseAfterServerHello(leaf) as peer:
+        result = probe_tls_version(
+            peer.endpoint, HOSTNAME, TlsVersion.TLS_1_2, timeout=TIMEOUT, hello_evidence=hello_evidence
+        )
+
+    assert result.outcome is outcome, result.detail
+    assert "ServerHello selected it" in result.detail
+
+
+def test_a_name_is_resolved_within_the_deadline(leaf: IssuedCert) -> None:
+    # "localhost" goes through the resolver thread; the answer is the same as for the address literal.
+    with Trickler(head=b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n", pace=0, cert=leaf) as peer:
+        named = probe_https(Endpoint("localhost", peer.endpoint.port), HOSTNAME, ca_pem=None, timeout=TIMEOUT)
+
+    assert named.reached, named.detail
+    assert named.status == 200
