@@ -238,8 +238,10 @@ def _zone_check(check_id: str) -> Callable[[Plan, Evidence], Check]:
 def _zone_aop_certificate(plan: Plan, evidence: Evidence) -> Check:
     # THE PLACE FOR zone.aop_certificate: the zone helper's zone.judge_zone_aop_certificate(evidence["zone"],
     # plan.baseline, plan.hostname, client_cert_pem=plan.options.client_cert_pem) goes here, and its fact keys
-    # (zone_fact_keys(..., aop_certificate=True)) in verify's zone reads. Wired by the lead, not by this module.
-    return Check("zone.aop_certificate", Status.INCONCLUSIVE, detail="not wired yet (zone.judge_zone_aop_certificate)")
+    # (zone_fact_keys(..., aop_certificate=True)) in verify's zone reads. Wired by the lead, not by this module;
+    # until then the check is reported (the id is in the contract) as skipped, saying so, so that a merge of this
+    # branch alone leaves every run's exit status as it was.
+    return Check("zone.aop_certificate", Status.SKIPPED, detail="not wired yet (zone.judge_zone_aop_certificate)")
 
 
 def _skip_zone_aop_certificate(plan: Plan) -> str | None:

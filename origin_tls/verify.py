@@ -250,6 +250,8 @@ def verify(
         outcomes = _run_all(jobs, max_workers=options.concurrency, run_deadline=run_deadline, finished=finished)
     finally:
         zone_facts = finish_zones(outcomes)  # also closes the API clients
+    if progress is not None and done_targets < len(plans):
+        progress(len(plans), len(plans))  # the run's deadline overtook some: they are done, as inconclusive
     by_target: dict[str, dict[str, Any]] = {plan.key: {} for plan in plans}
     for (key, name), value in outcomes.items():
         if key in by_target:
