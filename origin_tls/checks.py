@@ -240,7 +240,13 @@ def _zone_aop_certificate(plan: Plan, evidence: Evidence) -> Check:
     # plan.baseline, plan.hostname, client_cert_pem=plan.options.client_cert_pem) goes here, and its fact keys
     # (zone_fact_keys(..., aop_certificate=True)) in verify's zone reads. Wired by the lead, not by this module;
     # until then the check is reported (the id is in the contract) as skipped, saying so, so that a merge of this
-    # branch alone leaves every run's exit status as it was.
+    # branch alone leaves every run's exit status as it was; a zone that could not be read at all is inconclusive
+    # like every zone check.
+    facts = evidence["zone"]
+    if facts.errors and not facts.values:
+        return Check(
+            "zone.aop_certificate", Status.INCONCLUSIVE, observed="not read", detail=next(iter(facts.errors.values()))
+        )
     return Check("zone.aop_certificate", Status.SKIPPED, detail="not wired yet (zone.judge_zone_aop_certificate)")
 
 
