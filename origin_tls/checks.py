@@ -38,7 +38,7 @@ from .checks_judges import (
     judge_tls_1_3,
 )
 from .report import CHECK_IDS, Check, Status
-from .tls_client import Deadline
+from .tls_io import Deadline
 
 if TYPE_CHECKING:
     from .verify import Target, VerifyOptions

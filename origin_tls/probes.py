@@ -28,24 +28,18 @@ from .tls_client import (
     CLIENT_AUTH_ALERTS,
     LEGACY_CIPHERS,
     PULL,
-    BoundExceeded,
-    Deadline,
     ErrorKind,
-    HttpAnswer,
-    PlainStream,
-    TlsStream,
     build_client_contexts,
     can_offer,
     classify_error,
-    connect,
-    http_get,
     parse_handshake_certificate,
     short_error,
     unverified_context,
     verifying_context,
     version_context,
 )
-from .tls_wire import parse_server_hello
+from .tls_io import Deadline, PlainStream, TlsStream, connect, http_get
+from .tls_wire import BoundExceeded, HttpAnswer, parse_server_hello
 
 __all__ = [
     "DEFAULT_CONCURRENCY",

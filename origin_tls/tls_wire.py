@@ -4,7 +4,8 @@
   evidence that a version was accepted even when the handshake is then aborted for a missing client certificate);
 - :func:`parse_handshake_certificate`: the server certificate of a cleartext (TLS 1.0-1.2) handshake;
 - :func:`read_http_answer`: status line, headers and the first bytes of the body, read through any ``recv``
-  callable, refusing (:class:`BoundExceeded`) a head past :data:`MAX_HEAD_BYTES` or :data:`MAX_HEADERS` lines.
+  callable, refusing (:class:`BoundExceeded`) a head past :data:`MAX_HEAD_BYTES` or :data:`MAX_HEADERS` lines;
+- the two ways a probe meets a bound: :class:`BoundExceeded` (bytes) and :class:`ProbeTimeout` (time).
 
 No I/O here: :mod:`origin_tls.tls_client` feeds these from sockets under a deadline.
 """
@@ -24,6 +25,7 @@ __all__ = [
     "BoundExceeded",
     "HttpAnswer",
     "NotHttp",
+    "ProbeTimeout",
     "ServerHello",
     "parse_handshake_certificate",
     "parse_http_head",
@@ -48,6 +50,10 @@ _RECV = 16 * 1024
 
 class BoundExceeded(Exception):
     """A peer sent more than a fixed bound allows; ``str()`` names the bound (for an ``inconclusive`` detail)."""
+
+
+class ProbeTimeout(TimeoutError):
+    """A probe's deadline passed; ``str()`` says which (its timeout, or the run's ``--deadline``)."""
 
 
 class NotHttp(ValueError):

@@ -40,7 +40,8 @@ from .checks_judges import (
 )
 from .errors import CloudflareError, InvalidInput
 from .report import Check, Report, Status, TargetReport
-from .tls_client import DEADLINE_REACHED, Deadline, build_client_contexts
+from .tls_client import build_client_contexts
+from .tls_io import DEADLINE_REACHED, Deadline
 
 if TYPE_CHECKING:
     import httpx

@@ -26,7 +26,7 @@ from origin_tls.probes import (
     probe_tls_version,
 )
 from origin_tls.report import CHECK_IDS, Status
-from origin_tls.tls_client import Deadline
+from origin_tls.tls_io import Deadline
 from origin_tls.verify import Target, VerifyOptions, verify
 from tests.peers import HOSTNAME
 from tests.peers.pki import IssuedCert, TestPki
