@@ -221,11 +221,17 @@ class TlsStream:
         ``ssl.SSLSocket`` with ``suppress_ragged_eofs`` reports it). A TLS alert raises its SSLError."""
         while True:
             try:
-                return self.obj.read(size)
+                data = self.obj.read(size)
             except ssl.SSLWantReadError:
+                # What OpenSSL answered to post-handshake messages (a CertificateRequest: RFC 8446 section 4.6.2;
+                # a KeyUpdate: 4.6.3) is waiting in the outgoing buffer: send it, or the server waits for it.
+                self._flush()
                 self._fill(handshake=False)
+                continue
             except (ssl.SSLZeroReturnError, ssl.SSLEOFError):
                 return b""
+            self._flush()
+            return data
 
     def close(self) -> None:
         self.sock.close()
