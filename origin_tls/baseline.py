@@ -8,11 +8,16 @@ is refused the same way, with the field, the value and what is allowed, before a
 from __future__ import annotations
 
 import enum
+import ipaddress
 import math
 import os
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlsplit
+
+import idna
 
 from .errors import InvalidInput
 
@@ -29,6 +34,7 @@ __all__ = [
     "SslMode",
     "TlsVersion",
     "parse_aop_mode",
+    "parse_api_url",
     "parse_baseline",
     "parse_endpoint",
     "parse_hostname",
@@ -285,31 +291,94 @@ def parse_timeout(value: object, *, field_name: str = "timeout") -> float:
 
 
 _HOST_LABEL_CHARS = frozenset("abcdefghijklmnopqrstuvwxyz0123456789-")
+#: RFC 1035 section 2.3.4: 63 octets a label, 255 a name on the wire, i.e. 253 characters in text without the dot.
+MAX_LABEL_LENGTH = 63
+MAX_HOSTNAME_LENGTH = 253
+
+
+def _is_ip_literal(text: str) -> bool:
+    if ":" in text or text.startswith("["):
+        return True  # no DNS name holds a colon: an IPv6 literal, bracketed or not, or HOST:PORT
+    try:
+        ipaddress.ip_address(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _a_label(label: str) -> str | None:
+    """The ASCII form of one (already UTS 46 mapped) label; None when it is not a valid LDH or IDNA label."""
+    if label.isascii():
+        if set(label) - _HOST_LABEL_CHARS or label.startswith("-") or label.endswith("-"):
+            return None
+        if label.startswith("xn--"):
+            try:  # an A-label must decode to a valid U-label (RFC 5891 section 5.4)
+                idna.ulabel(label)
+            except (idna.IDNAError, UnicodeError):
+                return None
+        return label
+    punycode = "xn--" + label.encode("punycode").decode("ascii")  # RFC 3492; idna refuses long ones without saying
+    if len(punycode) > MAX_LABEL_LENGTH:
+        return punycode  # the caller refuses it for its length, the more useful message
+    try:
+        return idna.alabel(label).decode("ascii")  # IDNA 2008 (RFC 5891 section 4): validity checks, Punycode
+    except (idna.IDNAError, UnicodeError):
+        return None
 
 
 def parse_hostname(value: object, *, field_name: str = "hostname", allow_wildcard: bool = False) -> str:
-    """A DNS name (lower-cased, no trailing dot). ``*.example.com`` only with ``allow_wildcard``."""
-    allowed = "a DNS hostname such as app.example.com" + (" or *.example.com" if allow_wildcard else "")
+    """A DNS hostname in its ASCII form: lower-cased, the trailing dot dropped, a Unicode name as its A-labels.
+
+    Unicode names are mapped by UTS 46 (non-transitional, STD3 rules) and encoded by IDNA 2008 with the ``idna``
+    package, so ``Bücher.example`` becomes ``xn--bcher-kva.example`` and the report shows what DNS and SNI carry.
+    Refused with :class:`InvalidInput` naming the value and the rule: anything not a string, an IP address, a
+    wildcard (``*.example.com`` is allowed with ``allow_wildcard``, as the whole first label only), an empty label,
+    a single label, a label over 63 or a name over 253 characters (RFC 1035 section 2.3.4), characters other than
+    letters, digits and hyphens, and an all-digit last label (which reads as an IPv4 address).
+    """
+    base = "a DNS hostname such as app.example.com" + (" or *.example.com" if allow_wildcard else "")
+
+    def refused(why: str) -> InvalidInput:
+        return InvalidInput(field_name, value, f"{base}, {why}")
+
     if not isinstance(value, str):
-        raise InvalidInput(field_name, value, allowed)
-    name = value.strip().lower().rstrip(".")
-    labels = name.split(".")
-    if allow_wildcard and labels[0] == "*":
-        labels = labels[1:]
-    ok = (
-        0 < len(name) <= 253
-        and len(labels) >= 2
-        and all(
-            0 < len(label) <= 63
-            and set(label) <= _HOST_LABEL_CHARS
-            and not label.startswith("-")
-            and not label.endswith("-")
-            for label in labels
-        )
-        and not labels[-1].isdigit()
-    )
-    if not ok:
-        raise InvalidInput(field_name, value, allowed)
+        raise InvalidInput(field_name, value, base)
+    text = value.strip()
+    text = text[:-1] if text.endswith(".") else text  # the root label of an absolute name (RFC 1034 section 3.1)
+    if not text:
+        raise refused("not empty")
+    if _is_ip_literal(text):
+        raise refused("not an IP address")
+    prefix = ""
+    if text.startswith("*."):
+        if not allow_wildcard:
+            raise refused("not a wildcard")
+        prefix, text = "*.", text[2:]
+    if "*" in text:
+        raise refused("with a wildcard only as the whole first label" if allow_wildcard else "not a wildcard")
+    if not text.isascii():
+        try:
+            text = idna.uts46_remap(text, std3_rules=True, transitional=False)
+        except (idna.IDNAError, UnicodeError):
+            raise refused("a valid internationalised name (IDNA 2008, UTS 46)") from None
+    labels = text.lower().split(".")
+    if any(not label for label in labels):
+        raise refused("without empty labels")
+    if len(labels) < 2:
+        raise refused("with at least two labels")
+    ascii_labels: list[str] = []
+    for label in labels:
+        converted = _a_label(label)
+        if converted is None:
+            raise refused(f"with labels of letters, digits and hyphens or valid IDNA, not {label!r}")
+        if len(converted) > MAX_LABEL_LENGTH:
+            raise refused(f"with labels of at most {MAX_LABEL_LENGTH} characters ({len(converted)} in {label!r})")
+        ascii_labels.append(converted)
+    if ascii_labels[-1].isdigit():
+        raise refused("not an IP address (its last label is all digits)")
+    name = prefix + ".".join(ascii_labels)
+    if len(name) > MAX_HOSTNAME_LENGTH:
+        raise refused(f"of at most {MAX_HOSTNAME_LENGTH} characters ({len(name)})")
     return name
 
 
@@ -397,3 +466,50 @@ def parse_baseline(
         preload=bool(hsts_preload),
     )
     return Baseline(min_tls=floor, hsts=hsts, aop=None if aop is None else parse_aop_mode(aop))
+
+
+_API_URL_ALLOWED = "an https:// URL, or http:// only with a loopback host (127.0.0.0/8, ::1, localhost)"
+
+
+def parse_api_url(value: object, *, field_name: str = "api_url") -> str:
+    """A Cloudflare API base URL, trailing slash dropped.
+
+    ``https://``, or ``http://`` only for a loopback host (127.0.0.0/8, ``::1``, ``localhost``): the API token travels
+    in a header and must never cross a network in clear text (DESIGN.md "Bounds and trust"; issue 8). No user info,
+    query or fragment, and no backslash, whitespace or percent-escape in the host, so that every URL parser sees the
+    same host as this check does (WHATWG parsers read ``\\`` as ``/``, RFC 3986 parsers do not).
+    """
+    if not isinstance(value, str):
+        raise InvalidInput(field_name, value, _API_URL_ALLOWED)
+    text = value.strip()
+    # A password in the URL is not echoed in the message.
+    shown = re.sub(r"//[^/@]*@", "//<redacted>@", text)
+    try:
+        parts = urlsplit(text)
+        host = parts.hostname or ""
+        parts.port  # noqa: B018 (raises ValueError for a port that is not 0-65535)
+    except ValueError:
+        raise InvalidInput(field_name, shown, _API_URL_ALLOWED) from None
+    scheme = parts.scheme.lower()
+    if (
+        scheme not in ("https", "http")
+        or not host
+        or "@" in parts.netloc
+        or parts.query
+        or parts.fragment
+        or text.endswith(("?", "#"))
+        or any(ch.isspace() or ch in "\\%" or not ch.isprintable() for ch in text)
+    ):
+        raise InvalidInput(field_name, shown, _API_URL_ALLOWED)
+    if scheme == "http" and not _is_loopback(host):
+        raise InvalidInput(field_name, shown, _API_URL_ALLOWED)
+    return text.rstrip("/")
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False

@@ -52,6 +52,7 @@ __all__ = [
     "build_client_ca",
     "build_csr",
     "certificate_to_pem",
+    "check_key_pair",
     "csr_hostnames",
     "find_issuer",
     "generate_private_key",
@@ -180,6 +181,29 @@ def spki_sha256(public_key: object) -> str:
     return hashlib.sha256(der).hexdigest()
 
 
+def check_key_pair(cert_pem: str, key_pem: str, *, cert_field: str, key_field: str) -> None:
+    """Refuse a private key that does not belong to the first certificate of ``cert_pem``.
+
+    The first certificate is the one a TLS stack presents (OpenSSL ``SSL_CTX_use_certificate_chain_file``: the leaf
+    first, then its issuers). The two belong together when their SubjectPublicKeyInfo DER is the same. Raises
+    :class:`InvalidInput` naming ``key_field`` (and ``cert_field``) for a mismatch, an unloadable key or a
+    certificate-less ``cert_pem``; no message ever quotes the key.
+    """
+    leaf = load_pem_certificates(cert_pem, field_name=cert_field)[0]
+    key = load_private_key_pem(key_pem, field_name=key_field)
+    spki = serialization.PublicFormat.SubjectPublicKeyInfo
+    ours = key.public_key().public_bytes(serialization.Encoding.DER, spki)
+    theirs = leaf.public_key().public_bytes(serialization.Encoding.DER, spki)
+    if not hmac.compare_digest(ours, theirs):
+        raise InvalidInput(
+            key_field,
+            "<private key, not shown>",
+            f"the private key of the {cert_field} certificate (its public key is not the certificate's:"
+            f" key SPKI sha256 {hashlib.sha256(ours).hexdigest()[:16]}..., certificate"
+            f" {hashlib.sha256(theirs).hexdigest()[:16]}...)",
+        )
+
+
 # --------------------------------------------------------------------------------------------------------------
 # Inspection.
 
@@ -243,9 +267,11 @@ def _normalise_name(name: str) -> str:
 def is_hostname_covered(hostname: str, names: Iterable[str]) -> bool:
     """Whether a certificate listing DNS ``names`` (its SANs) covers ``hostname`` (RFC 6125 §6.4).
 
-    Exact match, case-insensitive, trailing dot ignored; or a wildcard as the whole left-most label, matching exactly
-    one label (``*.example.com`` covers ``a.example.com``, not ``example.com`` nor ``a.b.example.com``). Partial-label
-    wildcards (``a*.example.com``) and wildcards directly over a single label (``*.com``) never match.
+    Only these names count: the subject CN is never consulted, even when there are no SANs (RFC 6125 section
+    6.4.4; browsers ignore it). Exact match, case-insensitive, trailing dot ignored; or a wildcard as the whole
+    left-most label, matching exactly one label (``*.example.com`` covers ``a.example.com``, not ``example.com``
+    nor ``a.b.example.com``). Partial-label wildcards (``a*.example.com``) and wildcards directly over a single
+    label (``*.com``) never match.
     """
     host = _normalise_name(hostname)
     if not host:

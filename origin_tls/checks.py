@@ -37,7 +37,7 @@ from .checks_judges import (
     judge_origin_min_tls_version,
     judge_tls_1_3,
 )
-from .report import CHECK_IDS, Check, Status
+from .report import CHECK_IDS, Check
 from .tls_io import Deadline
 
 if TYPE_CHECKING:
@@ -236,22 +236,11 @@ def _zone_check(check_id: str) -> Callable[[Plan, Evidence], Check]:
 
 
 def _zone_aop_certificate(plan: Plan, evidence: Evidence) -> Check:
-    # THE PLACE FOR zone.aop_certificate: the zone helper's zone.judge_zone_aop_certificate(evidence["zone"],
-    # plan.baseline, plan.hostname, client_cert_pem=plan.options.client_cert_pem) goes here, and its fact keys
-    # (zone_fact_keys(..., aop_certificate=True)) in verify's zone reads. Wired by the lead, not by this module;
-    # until then the check is reported (the id is in the contract) as skipped, saying so, so that a merge of this
-    # branch alone leaves every run's exit status as it was; a zone that could not be read at all is inconclusive
-    # like every zone check.
-    facts = evidence["zone"]
-    if facts.errors and not facts.values:
-        return Check(
-            "zone.aop_certificate", Status.INCONCLUSIVE, observed="not read", detail=next(iter(facts.errors.values()))
-        )
-    return Check("zone.aop_certificate", Status.SKIPPED, detail="not wired yet (zone.judge_zone_aop_certificate)")
+    from .zone import judge_zone_aop_certificate
 
-
-def _skip_zone_aop_certificate(plan: Plan) -> str | None:
-    return _no_zone(plan) or (None if plan.options.client_cert_pem is not None else "no --client-cert given")
+    return judge_zone_aop_certificate(
+        evidence["zone"], plan.baseline, plan.hostname, client_cert_pem=plan.options.client_cert_pem
+    )
 
 
 CHECKS: tuple[CheckSpec, ...] = (
@@ -314,7 +303,7 @@ CHECKS: tuple[CheckSpec, ...] = (
             "zone.aop",
         )
     ),
-    CheckSpec("zone.aop_certificate", _needs("zone"), _zone_aop_certificate, _skip_zone_aop_certificate),
+    CheckSpec("zone.aop_certificate", _needs("zone"), _zone_aop_certificate, _no_zone),
 )
 
 if tuple(spec.id for spec in CHECKS) != CHECK_IDS:  # report order is table order: a new id goes in both

@@ -220,10 +220,17 @@ _ERROR_CODE = re.compile(rb"error code:? *(1\d{3})", re.IGNORECASE)
 
 def judge_edge_origin_pull(result: probes.HttpsResult) -> Check:
     """``edge.origin_pull``: the edge's answer to ``GET https://HOSTNAME/`` is not a Cloudflare origin error
-    (520-526, 530). Any other status passes: even a 502 from the application proves the edge-to-origin hop."""
-    expected = "not a Cloudflare origin error (520-526, 530)"
+    (520-526, 530). Any other status passes (even a 502 from the application proves the edge-to-origin hop),
+    except the origin's own refusal of the edge's client certificate passed through by the edge (nginx's 400 "The
+    SSL certificate error" / "No required SSL certificate was sent", 495, 496): Cloudflare relays an answer the
+    origin sent over a completed handshake, and that one says the pull was refused under AOP."""
+    expected = "not a Cloudflare origin error (520-526, 530), nor the origin refusing the edge's client certificate"
     if not result.reached or result.status is None:
         return Check("edge.origin_pull", Status.INCONCLUSIVE, expected, "no HTTPS response", result.detail)
+    refusal = probes.client_certificate_refusal(result.status, result.body)
+    if refusal is not None:
+        detail = f"the origin refused the edge's client certificate (Authenticated Origin Pulls): {refusal[1]}"
+        return Check("edge.origin_pull", Status.FAIL, expected, f"HTTP {result.status}", detail)
     meaning = CLOUDFLARE_ORIGIN_ERRORS.get(result.status)
     if meaning is None:
         return Check("edge.origin_pull", Status.PASS, expected, f"HTTP {result.status}")

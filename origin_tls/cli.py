@@ -2,6 +2,9 @@
 
 The ``verify`` contract (options, exit codes, JSON) is stable: DESIGN.md "The verification contract". Every input is
 validated before anything is probed; bad usage or bad input exits 2 with one line on stderr naming the field.
+Targets come from HOSTNAME arguments, ``--inventory FILE`` (``inventory.py``), or both: the inventory's first, in
+file order, then the arguments. The report goes to stdout, or atomically to ``--output FILE``, as ``--format``
+``table``, ``json``, ``junit`` or ``prometheus`` (``formats.py``).
 """
 
 from __future__ import annotations
@@ -10,29 +13,33 @@ import argparse
 import json
 import os
 import sys
+import time
 from collections.abc import Sequence
 from typing import TextIO
-from urllib.parse import urlsplit
 
-from . import certs
 from .baseline import (
     DEFAULT_HSTS_MAX_AGE,
+    DEFAULT_MIN_DAYS_REMAINING,
     DEFAULT_TIMEOUT,
-    AopMode,
     Baseline,
-    parse_baseline,
-    parse_endpoint,
-    parse_hostnames,
-    parse_hsts_max_age,
-    parse_readable_file,
+    parse_api_url,
     parse_timeout,
-    parse_tls_version,
-    parse_zone_id,
 )
 from .cloudflare import DEFAULT_API_URL
 from .errors import InvalidInput
+from .formats import (
+    FORMATS,
+    certificate_expiry,
+    parse_output_path,
+    render_junit,
+    render_prometheus,
+    write_atomic,
+)
+from .interrupts import EXIT_INTERRUPTED, INTERRUPTED_MESSAGE, handle_interrupts
+from .inventory import build_targets, load_inventory
+from .progress import progress_for
 from .report import EXIT_BAD_INPUT, Report, Status
-from .verify import Target, VerifyOptions, verify
+from .verify import MAX_WORKERS, Target, VerifyOptions, verify
 
 __all__ = ["build_parser", "main", "render_table"]
 
@@ -54,7 +61,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     v = sub.add_parser("verify", help="probe the edge, the origin and the zone settings against the baseline")
-    v.add_argument("hostnames", nargs="+", metavar="HOSTNAME")
+    v.add_argument("hostnames", nargs="*", metavar="HOSTNAME", help="targets (after the --inventory ones, if any)")
     v.add_argument("--edge", metavar="HOST[:PORT]", help="connect here for the edge checks (default: HOSTNAME:443)")
     v.add_argument("--edge-http", metavar="HOST[:PORT]", help="plain-HTTP redirect check (default: edge host:80)")
     v.add_argument("--origin", metavar="HOST[:PORT]", help="the origin server, reached directly with SNI = HOSTNAME")
@@ -70,8 +77,24 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("--no-hsts-include-subdomains", action="store_true")
     v.add_argument("--hsts-preload", action="store_true")
     v.add_argument("--no-aop", action="store_true")
-    v.add_argument("--timeout", metavar="S", default=str(DEFAULT_TIMEOUT))
-    v.add_argument("--json", action="store_true", help="the report as JSON on stdout")
+    v.add_argument(
+        "--min-days",
+        metavar="N",
+        default=str(DEFAULT_MIN_DAYS_REMAINING),
+        help="origin and client certificates must stay valid N more days (default 30)",
+    )
+    v.add_argument(
+        "--timeout",
+        metavar="S",
+        default=str(DEFAULT_TIMEOUT),
+        help="bounds each probe as a whole: connect, handshake, request and the whole answer (default 5)",
+    )
+    v.add_argument("--deadline", metavar="S", help="bounds the whole run; what is unfinished then is inconclusive")
+    v.add_argument("--concurrency", metavar="N", default=str(MAX_WORKERS), help="probes in flight (default 64)")
+    v.add_argument("--inventory", metavar="FILE", help="targets and their options from a YAML or JSON file")
+    v.add_argument("--format", metavar="F", help="table (default), json, junit or prometheus")
+    v.add_argument("--output", metavar="FILE", help="write the report to FILE, atomically, instead of stdout")
+    v.add_argument("--json", action="store_true", help="the report as JSON (--format json)")
 
     # Listed for --help; main() hands their arguments to origin_tls.sandbox.cli and origin_tls.demo untouched.
     sub.add_parser("sandbox", help="run a local sandbox zone until interrupted (--json: its addresses on one line)")
@@ -79,73 +102,57 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _read_text(path: str | None, field_name: str) -> str | None:
-    if path is None:
-        return None
-    readable = parse_readable_file(path, field_name=field_name)
-    try:
-        with open(readable, encoding="utf-8") as handle:
-            return handle.read()
-    except (OSError, UnicodeDecodeError):
-        raise InvalidInput(field_name, path, "a readable PEM file") from None
-
-
 def _api_url(value: str) -> str:
-    parts = urlsplit(value)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise InvalidInput("--api-url", value, "an http(s) URL such as https://api.cloudflare.com/client/v4")
-    return value.rstrip("/")
+    return parse_api_url(value, field_name="--api-url")
+
+
+#: Threads are cheap (each probe is one socket waiting), but past this a typo would open thousands of sockets.
+MAX_CONCURRENCY = 1024
+
+
+def _concurrency(value: str) -> int:
+    allowed = f"a whole number from 1 to {MAX_CONCURRENCY}"
+    if not value.strip().isdigit() or not 1 <= int(value) <= MAX_CONCURRENCY:
+        raise InvalidInput("--concurrency", value, allowed)
+    return int(value)
 
 
 def _build(args: argparse.Namespace) -> tuple[list[Target], VerifyOptions, Baseline]:
-    hostnames = parse_hostnames(args.hostnames, field_name="HOSTNAME")
-    edge = parse_endpoint(args.edge, field_name="--edge", default_port=443) if args.edge else None
-    edge_http = parse_endpoint(args.edge_http, field_name="--edge-http", default_port=80) if args.edge_http else None
-    origin = parse_endpoint(args.origin, field_name="--origin", default_port=443) if args.origin else None
-    baseline = parse_baseline(
-        min_tls=parse_tls_version(args.min_tls, field_name="--min-tls"),
-        hsts_max_age=parse_hsts_max_age(args.hsts_max_age, field_name="--hsts-max-age"),
-        hsts_include_subdomains=not args.no_hsts_include_subdomains,
-        hsts_preload=args.hsts_preload,
-        aop=AopMode.OFF if args.no_aop else None,
-    )
-    timeout = parse_timeout(args.timeout, field_name="--timeout")
-    if (args.client_cert is None) != (args.client_key is None):
-        missing = "--client-key" if args.client_key is None else "--client-cert"
-        raise InvalidInput(missing, None, "given together with --client-cert/--client-key")
-    origin_ca = _read_text(args.origin_ca, "--origin-ca")
-    origin_cert = _read_text(args.origin_cert, "--origin-cert")
-    edge_ca = _read_text(args.edge_ca, "--edge-ca")
-    client_cert = _read_text(args.client_cert, "--client-cert")
-    client_key = _read_text(args.client_key, "--client-key")
-    for text, name, path in (
-        (origin_ca, "--origin-ca", args.origin_ca),
-        (origin_cert, "--origin-cert", args.origin_cert),
-        (edge_ca, "--edge-ca", args.edge_ca),
-        (client_cert, "--client-cert", args.client_cert),
-    ):
-        if text is not None:
-            try:
-                certs.load_pem_certificates(text, field_name=name)
-            except InvalidInput:
-                raise InvalidInput(name, path, "a PEM file holding at least one certificate") from None
-    if client_key is not None:
-        try:
-            certs.load_private_key_pem(client_key)
-        except InvalidInput:
-            raise InvalidInput("--client-key", args.client_key, "a PEM private key file") from None
+    """Every target fully resolved (``inventory.py``: keys, precedence, PEM files read and checked) and the run's
+    options (timeout, deadline, concurrency). Raises InvalidInput naming the flag, file, target or key."""
+    if not args.hostnames and args.inventory is None:
+        raise _UsageError("origin_tls verify: give HOSTNAME arguments, --inventory FILE, or both")
     options = VerifyOptions(
-        origin_ca_pem=origin_ca,
-        origin_cert_pem=origin_cert,
-        edge_ca_pem=edge_ca,
-        client_cert_pem=client_cert,
-        client_key_pem=client_key,
-        zone_id=parse_zone_id(args.zone_id, field_name="--zone-id") if args.zone_id is not None else None,
         api_url=_api_url(args.api_url),
-        timeout=timeout,
+        timeout=parse_timeout(args.timeout, field_name="--timeout"),
+        deadline=None if args.deadline is None else parse_timeout(args.deadline, field_name="--deadline"),
+        concurrency=_concurrency(args.concurrency),
     )
-    targets = [Target(h, edge=edge, edge_http=edge_http, origin=origin) for h in hostnames]
-    return targets, options, baseline
+    flags = {
+        "edge": args.edge,
+        "edge_http": args.edge_http,
+        "origin": args.origin,
+        "origin_ca": args.origin_ca,
+        "origin_cert": args.origin_cert,
+        "edge_ca": args.edge_ca,
+        "client_cert": args.client_cert,
+        "client_key": args.client_key,
+        "zone_id": args.zone_id,
+        "api_url": options.api_url,
+        "min_tls": args.min_tls,
+        "hsts_max_age": args.hsts_max_age,
+        "hsts_include_subdomains": not args.no_hsts_include_subdomains,
+        "hsts_preload": args.hsts_preload,
+        "aop": not args.no_aop,
+        "min_days": args.min_days,
+    }
+    defaults = {key: value for key, value in flags.items() if value is not None}
+    if args.inventory is None:
+        targets = build_targets(args.hostnames, defaults=defaults)
+    else:
+        targets = load_inventory(args.inventory, defaults=defaults, hostnames=args.hostnames)
+    # Every target carries its own baseline and options: the run's baseline is only verify's fallback.
+    return targets, options, targets[0].baseline or Baseline()
 
 
 _MARK = {Status.PASS: "pass", Status.FAIL: "FAIL", Status.INCONCLUSIVE: "inconclusive", Status.SKIPPED: "skipped"}
@@ -170,14 +177,45 @@ def render_table(report: Report) -> str:
 
 
 def _verify(args: argparse.Namespace, stdout: TextIO) -> int:
+    report_format = _report_format(args)
+    output = None if args.output is None else parse_output_path(args.output, field_name="--output")
     targets, options, baseline = _build(args)
     token = os.environ.get(TOKEN_ENV) or None
-    report = verify(targets, baseline, options, api_token=token)
-    if args.json:
-        stdout.write(json.dumps(report.to_dict(), indent=2) + "\n")
+    started, clock = time.time(), time.monotonic()
+    progress = progress_for(sys.stderr, len(targets))  # main()'s stderr= is for messages; a tty is sys.stderr
+    try:
+        report = verify(targets, baseline, options, api_token=token, progress=progress)
+    finally:
+        if progress is not None:
+            progress.close()
+    text = _render(report, report_format, targets, started=started, duration=time.monotonic() - clock)
+    if output is None:
+        stdout.write(text)
     else:
-        stdout.write(render_table(report) + "\n")
+        try:
+            write_atomic(output, text)
+        except OSError as exc:  # a full disk, a directory gone since the run started: the path, never a traceback
+            raise InvalidInput("--output", output, f"a writable file ({exc.strerror or type(exc).__name__})") from None
     return report.exit_code
+
+
+def _report_format(args: argparse.Namespace) -> str:
+    if args.format is not None and args.format not in FORMATS:
+        raise InvalidInput("--format", args.format, FORMATS)
+    if args.json and args.format not in (None, "json"):
+        raise InvalidInput("--format", args.format, "json or absent when --json is given (--json is --format json)")
+    return "json" if args.json else args.format or "table"
+
+
+def _render(report: Report, report_format: str, targets: Sequence[Target], *, started: float, duration: float) -> str:
+    if report_format == "json":
+        return json.dumps(report.to_dict(), indent=2) + "\n"
+    if report_format == "junit":
+        return render_junit(report, timestamp=started, duration=duration)
+    if report_format == "prometheus":
+        expiry = certificate_expiry(report, [target.options for target in targets])
+        return render_prometheus(report, run_timestamp=started, run_duration=duration, certificate_expiry=expiry)
+    return render_table(report) + "\n"
 
 
 def main(argv: Sequence[str] | None = None, *, stdout: TextIO | None = None, stderr: TextIO | None = None) -> int:
@@ -195,7 +233,16 @@ def main(argv: Sequence[str] | None = None, *, stdout: TextIO | None = None, std
 
             return int(run_demo(arguments[1:]))
         args = build_parser().parse_args(arguments)
-        return _verify(args, out)
+        # As the program (no argv given), an interrupt also ends the process within a second whatever its probe
+        # threads are doing (origin_tls.interrupts says why); called as a function, main() only returns 130.
+        with handle_interrupts(hard_exit=argv is None) as message_written:
+            try:
+                return _verify(args, out)
+            except KeyboardInterrupt:
+                message_written.set()
+                err.write(INTERRUPTED_MESSAGE)
+                err.flush()
+                return EXIT_INTERRUPTED
     except _UsageError as exc:
         err.write(f"{exc}\n")
         return EXIT_BAD_INPUT
@@ -203,5 +250,5 @@ def main(argv: Sequence[str] | None = None, *, stdout: TextIO | None = None, std
         err.write(f"origin_tls: {exc}\n")
         return EXIT_BAD_INPUT
     except KeyboardInterrupt:
-        err.write("origin_tls: interrupted\n")
-        return 130
+        err.write(INTERRUPTED_MESSAGE)
+        return EXIT_INTERRUPTED

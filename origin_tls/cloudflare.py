@@ -14,6 +14,15 @@ Contract:
   failures. POST (upload a client certificate, mint an Origin CA certificate) is retried only when the request is
   known not to have been processed: a 429, or a failure to connect. A POST that timed out after it was sent, or
   got a 5xx, may have minted a certificate, so it is never repeated: the caller gets the error and decides.
+- Bounds (DESIGN.md "Bounds and trust", issue 8): every call ends within ``call_budget`` seconds (default
+  ``CALL_BUDGET_FACTOR`` x ``timeout``), tries, backoff and ``Retry-After`` waits included, measured on one monotonic
+  deadline that also cuts off a peer trickling its answer (:mod:`origin_tls.cloudflare_limits`); a ``Retry-After``
+  is capped by ``max_backoff``, and one that does not fit in what is left of the budget ends the call at once with
+  ``RateLimitedError``. An answer longer than ``max_answer_bytes`` (1 MiB) is a ``ResponseError`` naming the bound.
+- Trust: the base URL is ``https://`` or loopback ``http://`` (:func:`origin_tls.baseline.parse_api_url`); redirects
+  are never followed (a 3xx is a ``ResponseError``), so the token goes to the host and port named and nowhere else.
+- Rate: every try is admitted by the run's :class:`RateBudget` (1,200 requests per 300 s per token, shared by every
+  client of the run); a 429 pauses the whole budget for its ``Retry-After``, so every caller waits, not only this one.
 - The API token never appears in an exception message, a log line, ``repr()`` or a pickle: the client refuses to
   be pickled or copied, and every text taken from an answer has the token removed.
 - Results are returned as plain ``dict``/``list`` values with any ``private_key`` field dropped, so a key uploaded
@@ -22,56 +31,46 @@ Contract:
 
 from __future__ import annotations
 
-import logging
-import math
-import random
-import time
-from collections.abc import Callable, Mapping, Sequence
-from types import TracebackType
-from typing import Any, NoReturn
+from collections.abc import Mapping, Sequence
+from typing import Any
 
-import httpx
-
-from .baseline import parse_hostname, parse_hostnames, parse_timeout, parse_validity_days, parse_zone_id
+from .baseline import parse_hostname, parse_hostnames, parse_validity_days, parse_zone_id
+from .cloudflare_http import (
+    CALL_BUDGET_FACTOR,
+    DEFAULT_API_TIMEOUT,
+    DEFAULT_API_URL,
+    DEFAULT_MAX_BACKOFF,
+    DEFAULT_MAX_RETRIES,
+    ApiSession,
+)
+from .cloudflare_limits import DEFAULT_MAX_ANSWER_BYTES, RateBudget
 from .cloudflare_shapes import (
     ORIGIN_CA_REQUEST_TYPES,
-    REDACTED,
     SETTING_IDS,
     as_certificate_object,
     as_enabled,
     as_object,
     as_object_list,
     as_setting_value,
-    describe_api_errors,
     is_last_page,
-    parse_api_errors,
-    parse_base_url,
     parse_certificate_pem,
     parse_csr_pem,
     parse_expires_on,
     parse_hostname_configs,
     parse_object_id,
     parse_private_key_pem,
-    parse_retry_after,
     parse_setting_id,
     parse_setting_value,
-    parse_token,
 )
-from .errors import (
-    AuthenticationError,
-    InvalidInput,
-    NotFoundError,
-    RateLimitedError,
-    ResponseError,
-    ServerError,
-    TransportError,
-)
+from .errors import InvalidInput
 
 __all__ = [
     "AOP_PERMISSION_EDIT",
     "AOP_PERMISSION_READ",
+    "CALL_BUDGET_FACTOR",
     "DEFAULT_API_TIMEOUT",
     "DEFAULT_API_URL",
+    "DEFAULT_MAX_ANSWER_BYTES",
     "DEFAULT_MAX_BACKOFF",
     "DEFAULT_MAX_RETRIES",
     "ORIGIN_CA_PERMISSION",
@@ -80,18 +79,10 @@ __all__ = [
     "ZONE_SETTINGS_PERMISSION_EDIT",
     "ZONE_SETTINGS_PERMISSION_READ",
     "CloudflareClient",
+    "RateBudget",
     "parse_expires_on",
 ]
 
-DEFAULT_API_URL = "https://api.cloudflare.com/client/v4"
-#: Seconds per HTTP request (connect, write, read each). The API answers in well under a second when healthy.
-DEFAULT_API_TIMEOUT = 10.0
-#: Retries after the first try. Four tries ride out a short 5xx burst without stalling a deploy for minutes.
-DEFAULT_MAX_RETRIES = 3
-#: Longest single wait between tries, whatever ``Retry-After`` asks for: a preview must not sleep for an hour.
-DEFAULT_MAX_BACKOFF = 30.0
-_BACKOFF_BASE = 0.5
-_MAX_RETRIES_LIMIT = 10
 #: Origin CA list pages are walked up to this many (at ``_PER_PAGE`` each); a loop guard, not an expected size.
 _MAX_PAGES = 100
 _PER_PAGE = 50
@@ -104,89 +95,18 @@ AOP_PERMISSION_READ = "SSL and Certificates Read"
 AOP_PERMISSION_EDIT = "SSL and Certificates Edit"
 
 
-_NO_PICKLE = "CloudflareClient holds an API token and cannot be pickled or copied; build one where it is used"
-
-_log = logging.getLogger(__name__)
-
-
-class CloudflareClient:
+class CloudflareClient(ApiSession):
     """A small synchronous client for the zone-settings, Authenticated Origin Pulls and Origin CA endpoints.
 
     ``token`` is a Cloudflare API token (sent as ``Authorization: Bearer``). ``transport`` is the seam for tests
     (``httpx.MockTransport``) and ``sleep`` the seam for the waits between tries. Use as a context manager, or call
     :meth:`close`. Instances are not picklable: they hold the token.
 
-    Time bound of one call: ``timeout`` applies to each phase of each try (connect, send, each read), and at most
-    ``max_retries`` waits of at most ``max_backoff`` seconds separate the ``max_retries + 1`` tries.
+    Time bound of one call: ``call_budget`` seconds in all (default ``CALL_BUDGET_FACTOR * timeout``), whatever the
+    peer does; within it ``timeout`` also bounds each socket operation, and at most ``max_retries`` waits of at most
+    ``max_backoff`` seconds separate the ``max_retries + 1`` tries. ``rate_budget`` is the run's shared
+    :class:`RateBudget` (``None``: a private one); deadlines are measured on its clock.
     """
-
-    def __init__(
-        self,
-        token: str,
-        *,
-        base_url: str = DEFAULT_API_URL,
-        timeout: float = DEFAULT_API_TIMEOUT,
-        max_retries: int = DEFAULT_MAX_RETRIES,
-        transport: httpx.BaseTransport | None = None,
-        sleep: Callable[[float], None] = time.sleep,
-        max_backoff: float = DEFAULT_MAX_BACKOFF,
-    ) -> None:
-        self._token = parse_token(token)
-        self._base_url = parse_base_url(base_url)
-        timeout = parse_timeout(timeout)
-        if isinstance(max_retries, bool) or not isinstance(max_retries, int):
-            raise InvalidInput("max_retries", max_retries, f"a whole number from 0 to {_MAX_RETRIES_LIMIT}")
-        if not 0 <= max_retries <= _MAX_RETRIES_LIMIT:
-            raise InvalidInput("max_retries", max_retries, f"a whole number from 0 to {_MAX_RETRIES_LIMIT}")
-        if (
-            isinstance(max_backoff, bool)
-            or not isinstance(max_backoff, (int, float))
-            or not (math.isfinite(max_backoff) and 0 <= max_backoff <= 300)
-        ):
-            raise InvalidInput("max_backoff", max_backoff, "a number of seconds from 0 to 300")
-        if not callable(sleep):
-            raise InvalidInput("sleep", sleep, "a callable taking a number of seconds")
-        self._max_retries = max_retries
-        self._max_backoff = float(max_backoff)
-        self._sleep = sleep
-        self._random = random.Random()
-        self._http = httpx.Client(
-            base_url=self._base_url,
-            transport=transport,
-            timeout=timeout,
-            follow_redirects=False,
-            headers={
-                "Authorization": f"Bearer {self._token}",
-                "Accept": "application/json",
-                "User-Agent": "origin-tls",
-            },
-        )
-
-    # ----------------------------------------------------------------------------------------------------------
-    # Lifecycle and secrecy
-
-    def close(self) -> None:
-        self._http.close()
-
-    def __enter__(self) -> CloudflareClient:
-        return self
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.close()
-
-    def __repr__(self) -> str:
-        return f"CloudflareClient(base_url={self._base_url!r}, token={REDACTED})"
-
-    def __reduce_ex__(self, protocol: object) -> NoReturn:
-        raise TypeError(_NO_PICKLE)
-
-    def __reduce__(self) -> NoReturn:
-        raise TypeError(_NO_PICKLE)
-
-    def __getstate__(self) -> NoReturn:
-        raise TypeError(_NO_PICKLE)
 
     # ----------------------------------------------------------------------------------------------------------
     # Zone settings
@@ -382,114 +302,3 @@ class CloudflareClient:
         self._call(
             "DELETE", f"/certificates/{cert}", permission=ORIGIN_CA_PERMISSION, what=f"Origin CA certificate {cert}"
         )
-
-    # ----------------------------------------------------------------------------------------------------------
-    # The error boundary
-
-    def _call(
-        self,
-        method: str,
-        path: str,
-        *,
-        permission: str,
-        zone: str | None = None,
-        what: str | None = None,
-        json: Any = None,
-        params: Mapping[str, Any] | None = None,
-        envelope: bool = False,
-    ) -> Any:
-        """Send one request with the retry policy of the module doc; return ``result`` (or the whole envelope)."""
-        label = f"{method} {path}"
-        attempts = self._max_retries + 1
-        for attempt in range(attempts):
-            last = attempt == attempts - 1
-            try:
-                response = self._http.request(method, path, json=json, params=params)
-            except httpx.RequestError as exc:
-                # A failure to connect means the request was never sent, so even a POST may be repeated.
-                never_sent = isinstance(exc, (httpx.ConnectError, httpx.ConnectTimeout))
-                if not last and (method != "POST" or never_sent):
-                    self._wait(self._backoff(attempt), label, type(exc).__name__, attempt, attempts)
-                    continue
-                tries = f" after {attempt + 1} tries" if attempt else ""
-                raise TransportError(
-                    self._redact(f"{label}: no answer from the Cloudflare API{tries} ({type(exc).__name__}: {exc})")
-                ) from exc
-            status = response.status_code
-            if status == 429 and not last:
-                retry_after = parse_retry_after(response.headers.get("Retry-After"))
-                delay = self._backoff(attempt) if retry_after is None else min(retry_after, self._max_backoff)
-                self._wait(delay, label, "HTTP 429", attempt, attempts)
-                continue
-            if status >= 500 and not last and method != "POST":
-                self._wait(self._backoff(attempt), label, f"HTTP {status}", attempt, attempts)
-                continue
-            return self._parse(response, label, permission=permission, zone=zone, what=what, envelope=envelope)
-        raise AssertionError("unreachable")  # pragma: no cover
-
-    def _parse(
-        self,
-        response: httpx.Response,
-        label: str,
-        *,
-        permission: str,
-        zone: str | None,
-        what: str | None,
-        envelope: bool,
-    ) -> Any:
-        status = response.status_code
-        try:
-            body: Any = response.json()
-        except ValueError:  # also UnicodeDecodeError
-            body = None
-        errors = parse_api_errors(body)
-        codes = tuple(code for code, _ in errors)
-        said = self._redact(describe_api_errors(errors))
-        suffix = f" (Cloudflare: {said})" if said else ""
-        if status in (401, 403):
-            scope = f" on zone {zone}" if zone else ""
-            raise AuthenticationError(
-                f"{label}: Cloudflare refused the API token (HTTP {status}); the token needs the "
-                f"'{permission}' permission{scope}{suffix}",
-                status=status,
-                codes=codes,
-            )
-        if status == 404:
-            if what and zone:
-                subject = f"{what} or zone {zone} is unknown to this token's account"
-            elif what:
-                subject = f"{what} is unknown to this token's account"
-            elif zone:
-                subject = f"zone {zone} is unknown to this token's account"
-            else:
-                subject = "not found"
-            raise NotFoundError(f"{label}: {subject}{suffix}", status=status, codes=codes)
-        if status == 429:
-            raise RateLimitedError(
-                f"{label}: rate limited by Cloudflare (HTTP 429) on every try{suffix}", status=status, codes=codes
-            )
-        if status >= 500:
-            raise ServerError(f"{label}: Cloudflare answered HTTP {status}{suffix}", status=status, codes=codes)
-        if not 200 <= status < 300:
-            raise ResponseError(f"{label}: Cloudflare answered HTTP {status}{suffix}", status=status, codes=codes)
-        if not isinstance(body, dict) or not isinstance(body.get("success"), bool):
-            raise ResponseError(
-                f"{label}: the answer is not a Cloudflare API envelope (JSON with 'success')", status=status
-            )
-        if body["success"] is not True:
-            raise ResponseError(f"{label}: Cloudflare answered success=false{suffix}", status=status, codes=codes)
-        if "result" not in body:
-            raise ResponseError(f"{label}: the answer has no 'result'", status=status)
-        return body if envelope else body["result"]
-
-    def _backoff(self, attempt: int) -> float:
-        """Capped exponential backoff with jitter: half to all of ``0.5 * 2**attempt`` seconds."""
-        ceiling = min(self._max_backoff, _BACKOFF_BASE * 2.0**attempt)
-        return ceiling * (0.5 + 0.5 * self._random.random())
-
-    def _wait(self, delay: float, label: str, reason: str, attempt: int, attempts: int) -> None:
-        _log.info("%s: %s; try %d of %d in %.1f s", label, reason, attempt + 2, attempts, delay)
-        self._sleep(delay)
-
-    def _redact(self, text: str) -> str:
-        return text.replace(self._token, REDACTED)

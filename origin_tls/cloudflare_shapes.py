@@ -5,16 +5,16 @@ parsing of answers (the v4 envelope, results, ``Retry-After``, ``expires_on``). 
 
 from __future__ import annotations
 
-import ipaddress
 import re
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta, timezone
 from email.utils import parsedate_to_datetime
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 
-from .baseline import parse_hostname
+from .baseline import parse_api_url, parse_hostname
 from .errors import InvalidInput, ResponseError
 
 __all__ = [
@@ -90,28 +90,17 @@ def parse_token(token: object) -> str:
 
 
 def parse_base_url(value: object) -> str:
-    allowed = "an https:// URL (http:// only for a loopback host such as 127.0.0.1)"
-    if not isinstance(value, str):
-        raise InvalidInput("base_url", value, allowed)
+    """The client's base URL by :func:`~origin_tls.baseline.parse_api_url` (defence in depth: the CLI and the
+    component check it too), and httpx must read the same scheme and host from it as that check did."""
+    text = parse_api_url(value, field_name="base_url")
+    checked = urlsplit(text)
     try:
-        url = httpx.URL(value.strip())
+        url = httpx.URL(text)
     except (httpx.InvalidURL, TypeError):
-        raise InvalidInput("base_url", value, allowed) from None
-    host = url.host
-    # The token travels in a header: plain HTTP is only acceptable when it never leaves this machine.
-    try:
-        loopback = host == "localhost" or ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        loopback = False
-    if (
-        not host
-        or url.userinfo
-        or url.query
-        or url.scheme not in ("https", "http")
-        or (url.scheme == "http" and not loopback)
-    ):
-        raise InvalidInput("base_url", value, allowed)
-    return str(url).rstrip("/")
+        raise InvalidInput("base_url", value, "a URL httpx can parse") from None
+    if url.scheme != checked.scheme.lower() or url.host != (checked.hostname or ""):
+        raise InvalidInput("base_url", value, "a URL every parser reads the same host from")
+    return text
 
 
 def parse_setting_id(value: object) -> str:

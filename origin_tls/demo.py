@@ -5,6 +5,8 @@
    zone settings, an Origin CA certificate (key made here), zone-level Authenticated Origin Pulls with our own CA;
    configure the origin with the certificate and the pull CA. ``verify``: every check passes.
 3. Drift, one kind at a time; each must be caught by exactly the checks that watch it, and the restore must pass.
+   ``edge.origin_pull`` watches the pull itself: the sandbox edge answers like Cloudflare (526 for an origin
+   certificate Full (Strict) cannot validate, 525 when the origin refuses the client certificate in the handshake).
 
 Exit 0 only when every step behaved as described; 1 otherwise; 130 when interrupted (Ctrl-C or SIGTERM). Every
 process and thread the demo started is stopped in all three cases.
@@ -68,6 +70,8 @@ class DemoZone:
         self.hardened_origin: OriginConfig | None = None
         self.certificate: IssuedCertificate | None = None
         self.options: VerifyOptions | None = None
+        #: The zone-level AOP certificate a drift uploaded from a CA the origin does not trust (until restored).
+        self.foreign_aop_id: str | None = None
 
     def harden(self, baseline: Baseline = DEMO_BASELINE) -> VerifyOptions:
         """What a user's stack does: zone settings, an Origin CA certificate (key made here), zone-level AOP with our
@@ -130,6 +134,21 @@ def _self_signed_origin(story: DemoZone) -> None:
     story.origin(replace(story.hardened_origin, certificate_pem=cert, private_key_pem=key))
 
 
+def _foreign_zone_aop_certificate(story: DemoZone) -> None:
+    # What a second team (or a hurried rotation) does: upload a newer zone-level certificate from its own CA. It
+    # becomes the newest active one, so Cloudflare presents it, and the origin, trusting only our CA, refuses it.
+    other = build_client_ca("another team's origin-pull CA")
+    uploaded = enable_zone_aop(story.client, story.zone_id, other, common_name="origin-tls demo foreign pull")
+    story.foreign_aop_id = uploaded.certificate_id
+
+
+def _remove_foreign_zone_aop_certificate(story: DemoZone) -> None:
+    if story.foreign_aop_id is not None:
+        # pending_deletion is no longer active: ours is again the newest active certificate at once.
+        story.client.delete_zone_aop_certificate(story.zone_id, story.foreign_aop_id)
+        story.foreign_aop_id = None
+
+
 def _no_aop_origin(story: DemoZone) -> None:
     assert story.hardened_origin is not None
     story.origin(replace(story.hardened_origin, client_ca_pem=None))
@@ -165,10 +184,17 @@ DRIFTS: tuple[Drift, ...] = (
         lambda s: s.restore_origin(),
     ),
     Drift(
-        "origin certificate swapped for a self-signed one",
-        frozenset({"origin.certificate"}),
+        "origin certificate swapped for a self-signed one (the edge answers 526)",
+        frozenset({"origin.certificate", "edge.origin_pull"}),
         _self_signed_origin,
         lambda s: s.restore_origin(),
+    ),
+    Drift(
+        "a zone-level AOP certificate from another CA uploaded through the API (Cloudflare presents it; the origin"
+        " refuses it)",
+        frozenset({"zone.aop_certificate", "edge.origin_pull"}),
+        _foreign_zone_aop_certificate,
+        _remove_foreign_zone_aop_certificate,
     ),
     Drift(
         "Automatic SSL/TLS switched back to auto (it may change the SSL mode by itself)",

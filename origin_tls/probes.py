@@ -52,6 +52,7 @@ __all__ = [
     "TlsOutcome",
     "VersionResult",
     "can_offer",
+    "client_certificate_refusal",
     "fetch_certificate",
     "probe_http_redirect",
     "probe_https",
@@ -479,16 +480,26 @@ def _pull_failure(exc: BaseException, phase: str, negotiated: str | None, endpoi
     return PullResult(AopOutcome.ERROR, "no-answer", None, negotiated, f"{endpoint}: {detail} {where}")
 
 
+def client_certificate_refusal(status: int, body: bytes) -> tuple[str, str] | None:
+    """(how, description) when an HTTP answer is a server's refusal of the client certificate (or of its
+    absence), else None: nginx's "400 No required SSL certificate was sent" / "400 The SSL certificate error" (its
+    internal 496/495, ngx_http_special_response.c), or HTTP 495/496 themselves."""
+    text = body.decode("utf-8", "replace")
+    if status == 400 and _NGINX_NO_CERT in text:
+        return "http-400-no-cert", f"HTTP 400 {_NGINX_NO_CERT}"
+    if status == 400 and _NGINX_CERT_ERROR in text:
+        return "http-400-cert-error", f"HTTP 400 {_NGINX_CERT_ERROR}"
+    if status == _HTTP_NO_CERT:
+        return "http-496", "HTTP 496 SSL Certificate Required"
+    if status == _HTTP_CERT_ERROR:
+        return "http-495", "HTTP 495 SSL Certificate Error"
+    return None
+
+
 def _pull_answer(answer: HttpAnswer, negotiated: str | None) -> PullResult:
-    text = answer.body.decode("utf-8", "replace")
-    if answer.status == 400 and _NGINX_NO_CERT in text:
-        return PullResult(AopOutcome.REFUSED, "http-400-no-cert", 400, negotiated, f"HTTP 400 {_NGINX_NO_CERT}")
-    if answer.status == 400 and _NGINX_CERT_ERROR in text:
-        return PullResult(AopOutcome.REFUSED, "http-400-cert-error", 400, negotiated, f"HTTP 400 {_NGINX_CERT_ERROR}")
-    if answer.status == _HTTP_NO_CERT:
-        return PullResult(AopOutcome.REFUSED, "http-496", 496, negotiated, "HTTP 496 SSL Certificate Required")
-    if answer.status == _HTTP_CERT_ERROR:
-        return PullResult(AopOutcome.REFUSED, "http-495", 495, negotiated, "HTTP 495 SSL Certificate Error")
+    refusal = client_certificate_refusal(answer.status, answer.body)
+    if refusal is not None:
+        return PullResult(AopOutcome.REFUSED, refusal[0], answer.status, negotiated, refusal[1])
     if answer.status == 400 and not answer.body_complete:
         # nginx's refusal is told by its 400 page: a page cut short (closed, out of time) proves neither way.
         return PullResult(

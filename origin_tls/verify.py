@@ -281,22 +281,29 @@ def _zone_reads(
             zones.setdefault((plan.options.api_url, plan.options.zone_id), []).append(plan)
     if not zones:
         return {}, lambda outcomes: {}
-    from .cloudflare import CloudflareClient
+    from .cloudflare import CloudflareClient, RateBudget
     from .zone import ZoneFacts, read_zone_fact, zone_fact_keys
 
     zone_keys: dict[tuple[str, str], list[str]] = {}
     for zone, members in zones.items():
         keys: dict[str, None] = {}
         for plan in members:
-            keys.update(dict.fromkeys(zone_fact_keys(plan.baseline, [plan.hostname])))
+            certificate = plan.options.client_cert_pem is not None  # zone.aop_certificate reads every AOP level
+            keys.update(dict.fromkeys(zone_fact_keys(plan.baseline, [plan.hostname], aop_certificate=certificate)))
         zone_keys[zone] = list(keys)
     clients: dict[str, CloudflareClient] = {}
     jobs: dict[tuple[str, str], _Job] = {}
+    budget = RateBudget()  # one per run, shared by every client: Cloudflare limits the token (issue 10)
     if api_token:
         for api_url, zone_id in zone_keys:
             if api_url not in clients:
                 clients[api_url] = CloudflareClient(
-                    api_token, base_url=api_url, timeout=options.timeout, transport=api_transport, max_retries=2
+                    api_token,
+                    base_url=api_url,
+                    timeout=options.timeout,
+                    transport=api_transport,
+                    max_retries=2,
+                    rate_budget=budget,
                 )
             for fact in zone_keys[api_url, zone_id]:
                 read = partial(read_zone_fact, clients[api_url], zone_id, fact)

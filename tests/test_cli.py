@@ -162,7 +162,7 @@ def test_the_listener_does_see_a_probe(listener: socket.socket) -> None:
         (["--hsts-max-age", "soon"], "--hsts-max-age must be a whole number of seconds"),
         (["--origin-ca", "/nonexistent/ca.pem"], "--origin-ca must be a readable file, got '/nonexistent/ca.pem'"),
         (["--zone-id", "example.com"], "--zone-id must be a Cloudflare zone id"),
-        (["--api-url", "ftp://x"], "--api-url must be an http(s) URL"),
+        (["--api-url", "ftp://x"], "--api-url must be an https:// URL, or http:// only with a loopback host"),
         (["--client-cert", "CERT"], "--client-key must be given together with --client-cert/--client-key"),
         (["--bogus"], "unrecognized arguments: --bogus"),
     ],

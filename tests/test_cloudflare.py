@@ -27,7 +27,7 @@ from hypothesis import strategies as st
 
 import origin_tls.cloudflare as cloudflare_module
 from origin_tls.baseline import SslMode
-from origin_tls.cloudflare import DEFAULT_API_URL, CloudflareClient, parse_expires_on
+from origin_tls.cloudflare import DEFAULT_API_URL, CloudflareClient, RateBudget, parse_expires_on
 from origin_tls.errors import (
     AuthenticationError,
     CloudflareError,
@@ -85,6 +85,21 @@ class FakeApi:
 
 
 @dataclass
+class FakeClock:
+    """A monotonic clock that moves only when something sleeps on it (waits are recorded, never spent)."""
+
+    now: float = 1000.0
+    sleeps: list[float] = field(default_factory=list)
+
+    def __call__(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+        self.now += seconds
+
+
+@dataclass
 class Harness:
     client: CloudflareClient
     api: FakeApi
@@ -97,10 +112,11 @@ def make() -> Iterator[Callable[..., Harness]]:
 
     def build(*answers: Answer, token: str = TOKEN, **options: Any) -> Harness:
         api = FakeApi(list(answers))
-        sleeps: list[float] = []
-        client = CloudflareClient(token, transport=httpx.MockTransport(api), sleep=sleeps.append, **options)
+        clock = FakeClock()
+        options.setdefault("rate_budget", RateBudget(clock=clock))
+        client = CloudflareClient(token, transport=httpx.MockTransport(api), sleep=clock.sleep, **options)
         clients.append(client)
-        return Harness(client, api, sleeps)
+        return Harness(client, api, clock.sleeps)
 
     yield build
     for client in clients:
@@ -537,7 +553,7 @@ def test_retry_after_http_date_is_honoured_and_capped(make: Callable[..., Harnes
     earlier = format_datetime(datetime.now(timezone.utc) - timedelta(hours=1), usegmt=True)
     h = make(too_many(later), too_many(earlier), too_many("600"), ok({"id": "ssl", "value": "off"}), max_backoff=12.5)
     assert h.client.get_setting(ZONE, "ssl") == "off"
-    assert h.sleeps == [12.5, 0.0, 12.5]
+    assert h.sleeps == [12.5, 12.5]  # a Retry-After date in the past asks for no wait at all
 
 
 def test_429_without_retry_after_backs_off_within_bounds(make: Callable[..., Harness]) -> None:

@@ -208,3 +208,19 @@ def test_verify_refuses_a_mismatched_pair_before_probing(pki: TestPki) -> None:
         seen = tarpit.connections_seen
 
     assert seen == 0
+
+
+@pytest.mark.parametrize(
+    ("status", "body"),
+    [(400, b"<center>The SSL certificate error</center>"), (400, b"No required SSL certificate was sent"),
+     (495, b""), (496, b"")],
+)  # fmt: skip
+def test_the_origin_refusing_the_edges_client_certificate_fails_edge_origin_pull(status: int, body: bytes) -> None:
+    # Cloudflare relays what nginx answers over a completed handshake: the pull was refused under AOP.
+    check = judge_edge_origin_pull(_https(status, body))
+    assert check.status is Status.FAIL
+    assert "refused the edge's client certificate" in check.detail
+
+
+def test_an_ordinary_400_still_passes_edge_origin_pull() -> None:
+    assert judge_edge_origin_pull(_https(400, b"bad request")).status is Status.PASS

@@ -75,9 +75,12 @@ def _origin_result(cert: OriginCertificate, *, echo_request: bool) -> dict[str, 
     return result
 
 
-def _aop_result(cert: AopCertificate) -> dict[str, Any]:
-    # The private key is never returned (TF PR #6791 removed it from the GET models).
+def _aop_result(cert: AopCertificate, *, zone_enabled: bool | None = None) -> dict[str, Any]:
+    # The private key is never returned (TF PR #6791 removed it from the GET models). Zone-level certificates also
+    # carry the zone-level setting's ``enabled`` (openapi, zone-level list items); hostname certificates do not.
+    extra = {} if zone_enabled is None else {"enabled": zone_enabled}
     return {
+        **extra,
         "id": cert.id,
         "certificate": cert.certificate_pem,
         "issuer": cert.issuer,
@@ -201,20 +204,23 @@ def _revoke_origin(state: ZoneState, request: ApiRequest) -> Result:
 
 
 def _list_zone_aop(state: ZoneState, request: ApiRequest) -> Result:
-    return _page([_aop_result(c) for c in state.list_zone_certificates()], request.query)
+    enabled = state.zone_aop_enabled
+    return _page([_aop_result(c, zone_enabled=enabled) for c in state.list_zone_certificates()], request.query)
 
 
 def _upload_zone_aop(state: ZoneState, request: ApiRequest) -> Result:
     body = _body_object(request)
-    return _aop_result(state.upload_zone_certificate(body.get("certificate"), body.get("private_key"))), None
+    cert = state.upload_zone_certificate(body.get("certificate"), body.get("private_key"))
+    return _aop_result(cert, zone_enabled=state.zone_aop_enabled), None
 
 
 def _get_zone_aop(state: ZoneState, request: ApiRequest) -> Result:
-    return _aop_result(state.get_zone_certificate(request.params["cert"])), None
+    return _aop_result(state.get_zone_certificate(request.params["cert"]), zone_enabled=state.zone_aop_enabled), None
 
 
 def _delete_zone_aop(state: ZoneState, request: ApiRequest) -> Result:
-    return _aop_result(state.delete_zone_certificate(request.params["cert"])), None
+    cert = state.delete_zone_certificate(request.params["cert"])
+    return _aop_result(cert, zone_enabled=state.zone_aop_enabled), None
 
 
 def _get_aop_settings(state: ZoneState, request: ApiRequest) -> Result:

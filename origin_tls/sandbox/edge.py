@@ -13,8 +13,12 @@ API applies to the next connection. What the edge does with each setting (Cloudf
   visitors are redirected to HTTP) and pulls over HTTP.
 - AOP: pulls over TLS present the client certificate of the active level (hostname > zone > global).
 
-Upstream failures answer like Cloudflare's error pages: 521 refused, 522 timed out, 525 TLS handshake failed,
-526 invalid origin certificate (strict only), 502 anything else.
+Upstream failures answer like Cloudflare's error pages (Cloudflare docs, "Cloudflare 5xx errors"): 521 connection
+refused, 522 connection timed out, 524 no answer in time, 525 TLS handshake failed (also an origin that refuses the
+client certificate with an alert: under TLS 1.3 that alert arrives after the handshake, on the first read), 526
+invalid origin certificate (Full (Strict) only), 520 a reset, an empty or a malformed answer. An origin that
+completes the handshake and answers HTTP itself (nginx's 400 "The SSL certificate error" for an untrusted client
+certificate) is passed through, as Cloudflare passes it.
 """
 
 from __future__ import annotations
@@ -395,15 +399,21 @@ class Edge:
         except OSError:
             return _error(521, "Web server is down")
         sock: socket.socket = raw
+        # TLS 1.3 with a client certificate offered: the origin judges the certificate after our handshake returned.
+        # One that refuses it sends an alert and closes; when our request crosses that close, the kernel's reset can
+        # discard the alert, so a connection lost before any answer is a failed handshake too, not a 520.
+        late_refusal = False
         try:
             if tls:
-                context = self._pull_context(settings.ssl_mode, self.state.active_client_identity(hostname))
+                identity = self.state.active_client_identity(hostname)
+                context = self._pull_context(settings.ssl_mode, identity)
                 try:
                     sock = context.wrap_socket(raw, server_hostname=hostname)
                 except ssl.SSLCertVerificationError:
                     return _error(526, "Invalid SSL certificate")
                 except (ssl.SSLError, OSError):
                     return _error(525, "SSL handshake failed")
+                late_refusal = identity is not None and isinstance(sock, ssl.SSLSocket) and sock.version() == "TLSv1.3"
             forwarded = {k: v for k, v in headers.items() if k.lower() not in _HOP_BY_HOP and k.lower() != "host"}
             lines = [f"{method} {path} HTTP/1.1", f"Host: {hostname}", "Connection: close"]
             lines += [f"{k}: {v}" for k, v in forwarded.items()]
@@ -415,16 +425,23 @@ class Edge:
             sock.sendall(("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + body)
             response = http.client.HTTPResponse(sock, method=method)
             response.begin()
+            late_refusal = False  # the origin answered: whatever comes now is not about the handshake
             content = response.read()
             return response.status, list(response.getheaders()), content
         except TimeoutError:
             return _error(524, "A timeout occurred")
+        except (ssl.SSLEOFError, ssl.SSLZeroReturnError, ConnectionError, http.client.RemoteDisconnected):
+            # The connection ended without an answer (and without an alert we could read).
+            if late_refusal:
+                return _error(525, "SSL handshake failed")
+            return _error(520, "Web server is returning an unknown error")
         except ssl.SSLError:
-            # TLS 1.3 finishes client authentication after the client's handshake returns: a refused client
-            # certificate surfaces on the first read. Still a failed handshake to Cloudflare.
+            # An alert: under TLS 1.3 a refused client certificate surfaces on the first read. To Cloudflare it is
+            # still a failed handshake.
             return _error(525, "SSL handshake failed")
         except (OSError, http.client.HTTPException):
-            return _error(502, "Bad gateway")
+            # An empty reply, a malformed status line or header.
+            return _error(520, "Web server is returning an unknown error")
         finally:
             with contextlib.suppress(OSError):
                 sock.close()

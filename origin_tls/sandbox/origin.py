@@ -29,6 +29,7 @@ from typing import Protocol
 
 from ..baseline import Endpoint, TlsVersion
 from ..origin_config import build_nginx_config, build_nginx_main_config
+from .lifeline import Lifeline
 from .servers import ListenerPair, LoopbackHandler, LoopbackServer
 
 __all__ = [
@@ -131,9 +132,20 @@ class NginxOrigin:
     kind = "nginx"
 
     def __init__(
-        self, directory: Path, config: OriginConfig, *, hostnames: Sequence[str], binary: str, host: str = "127.0.0.1"
+        self,
+        directory: Path,
+        config: OriginConfig,
+        *,
+        hostnames: Sequence[str],
+        binary: str,
+        host: str = "127.0.0.1",
+        lifeline: Lifeline | None = None,
     ) -> None:
+        """``lifeline``: the watchdog that kills nginx's process group if this process dies (SIGKILL included);
+        without one, the origin starts its own and releases it in :meth:`stop`."""
         self.directory = Path(directory)
+        self._own_lifeline = lifeline is None
+        self._lifeline = lifeline or Lifeline()
         self.binary = binary
         self.hostnames = tuple(hostnames)
         self.host = host
@@ -195,6 +207,7 @@ class NginxOrigin:
         """Start nginx and wait until both ports accept connections. Raises :class:`OriginError`."""
         (self.directory / "temp").mkdir(parents=True, exist_ok=True)
         for attempt in range(_PORT_ATTEMPTS):
+            self._lifeline.start()  # again after a failed attempt's stop() released it
             self._https_port, self._http_port = _free_port(self.host), _free_port(self.host)
             self.conf_path.write_text(self._render(), encoding="utf-8")
             log = self.directory / "error.log"
@@ -206,6 +219,8 @@ class NginxOrigin:
                 stderr=subprocess.DEVNULL,
                 start_new_session=True,  # own process group: stop() kills master and workers together
             )
+            # If this process dies, the lifeline kills the group: nginx's workers outlive a SIGKILLed master.
+            self._lifeline.guard_group(self._process.pid)
             if self._wait_ready():
                 return self
             text = log.read_text(encoding="utf-8", errors="replace")
@@ -266,6 +281,8 @@ class NginxOrigin:
         """SIGQUIT (graceful), then SIGKILL to the whole process group. Idempotent."""
         process, self._process = self._process, None
         if process is None:
+            if self._own_lifeline:
+                self._lifeline.release()
             return
         if process.poll() is None:
             with contextlib.suppress(ProcessLookupError):
@@ -276,6 +293,9 @@ class NginxOrigin:
             os.killpg(process.pid, signal.SIGKILL)
         with contextlib.suppress(subprocess.TimeoutExpired):
             process.wait(timeout=_STOP_TIMEOUT)
+        self._lifeline.forget_group(process.pid)
+        if self._own_lifeline:
+            self._lifeline.release()
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -390,16 +410,17 @@ def start_origin(
     hostnames: Sequence[str],
     use_nginx: bool | None = None,
     notice: Callable[[str], None] | None = None,
+    lifeline: Lifeline | None = None,
 ) -> NginxOrigin | PythonOrigin:
     """Start the origin: nginx when installed (``use_nginx=None``), required (``True``) or never (``False``).
 
-    Without nginx, ``notice`` is told :data:`NGINX_MISSING`. Raises :class:`OriginError` when ``use_nginx=True``
-    and nginx is missing or will not start.
+    Without nginx, ``notice`` is told :data:`NGINX_MISSING`. ``lifeline`` guards nginx (see :class:`NginxOrigin`).
+    Raises :class:`OriginError` when ``use_nginx=True`` and nginx is missing or will not start.
     """
     directory.mkdir(parents=True, exist_ok=True)
     binary = find_nginx() if use_nginx is not False else None
     if binary is not None:
-        return NginxOrigin(directory, config, hostnames=hostnames, binary=binary).start()
+        return NginxOrigin(directory, config, hostnames=hostnames, binary=binary, lifeline=lifeline).start()
     if use_nginx:
         raise OriginError("nginx not found (install the Debian package nginx, or set ORIGIN_TLS_NGINX)")
     if use_nginx is None and notice is not None:

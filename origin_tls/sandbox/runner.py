@@ -33,6 +33,7 @@ from ..harden import IssuedCertificate, issue_origin_certificate
 from ..verify import Target, VerifyOptions
 from .api import ApiServer
 from .edge import Edge, build_edge_pki
+from .lifeline import Lifeline
 from .origin import NginxOrigin, OriginConfig, PythonOrigin, start_origin
 from .state import ZoneState
 
@@ -101,6 +102,8 @@ class Sandbox:
         self._stopping = threading.Event()
         self._follower: threading.Thread | None = None
         self._workdir: Path | None = None
+        #: Kills nginx and removes the private directory (keys!) if this process dies without stop(), even by SIGKILL.
+        self._lifeline = Lifeline()
         self._info: SandboxInfo | None = None
         self.state: ZoneState | None = None
         self.api: ApiServer | None = None
@@ -127,9 +130,11 @@ class Sandbox:
         return self
 
     def _start(self) -> None:
+        self._lifeline.start()
         workdir = Path(tempfile.mkdtemp(prefix="origin-tls-sandbox-"))
         os.chmod(workdir, 0o700)
         self._workdir = workdir
+        self._lifeline.guard_directory(workdir)
         state = ZoneState(zone_id=self.zone_id, hostnames=[self.hostname], account_token=self._token)
         self.state = state
         self.api = ApiServer(state)
@@ -148,6 +153,7 @@ class Sandbox:
             hostnames=[self.hostname],
             use_nginx=self._use_nginx,
             notice=self._notice,
+            lifeline=self._lifeline,
         )
         self.edge = Edge(
             state,
@@ -194,6 +200,7 @@ class Sandbox:
                     stop()
         if workdir is not None:
             shutil.rmtree(workdir, ignore_errors=True)
+        self._lifeline.release()
 
     def __enter__(self) -> Sandbox:
         return self.start()

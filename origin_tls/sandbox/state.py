@@ -344,21 +344,19 @@ class ZoneState:
     def active_client_identity(self, hostname: str) -> ClientIdentity | None:
         """The client certificate the edge presents when pulling ``hostname`` from the origin.
 
-        Precedence (Cloudflare docs, ``authenticated-origin-pull``): an enabled per-hostname association with an
-        active certificate, then zone-level (setting enabled and an active certificate, the newest one), then the
-        global certificate when ``tls_client_auth`` is on, else ``None``. A per-hostname association that is
-        *disabled* sends no certificate at all ("client certificate will not be sent to the hostname even if
-        activated at the zone level", openapi). ``ClientIdentity.ca_pem`` is ``""`` when the issuer of an uploaded
-        certificate was not part of the upload.
+        The rule ``zone.aop_certificate`` judges by (:mod:`origin_tls.zone`; Cloudflare docs,
+        ``authenticated-origin-pull``): a per-hostname association decides alone: enabled, its certificate while it is
+        ``active`` (none before); *disabled*, no certificate at all ("client certificate will not be sent to the
+        hostname even if activated at the zone level", openapi). Else zone-level (setting enabled): the newest
+        ``active`` zone-level certificate; else (or with none active) the global certificate when ``tls_client_auth``
+        is on; else ``None``. ``ClientIdentity.ca_pem`` is ``""`` when the issuer of an uploaded certificate was not
+        part of the upload.
         """
         with self._cond:
             association = self._associations.get(hostname.lower().rstrip("."))
             if association is not None:
-                if not association.enabled:
-                    return None
-                cert = self._hostname_certs.get(association.cert_id)
-                if cert is not None and cert.status == "active":
-                    return cert.identity()
+                cert = self._hostname_certs.get(association.cert_id) if association.enabled else None
+                return cert.identity() if cert is not None and cert.status == "active" else None
             if self._zone_aop_enabled:
                 zone_cert = self._newest_active_zone_certificate()
                 if zone_cert is not None:

@@ -33,6 +33,7 @@ from typing import Literal
 from origin_tls.baseline import Endpoint
 
 from .pki import IssuedCert, TestPki
+from .server_process import pick_ports
 
 __all__ = [
     "LEGACY_CIPHERS",
@@ -276,6 +277,10 @@ class NginxServer:
                 "set ORIGIN_TLS_SKIP_NGINX=1 to skip the nginx tests on a developer machine"
             )
         (self.directory / "temp").mkdir(parents=True, exist_ok=True)
+        if len({(site.host, site.port) for site in self.sites}) < len(self.sites):
+            # free_port() released one by one can hand the same port out twice, and nginx would silently serve
+            # two sites on one port as virtual hosts: pick them all again, held together.
+            self._pick_ports()
         for attempt in range(_PORT_ATTEMPTS):
             self.conf_path.write_text(self.render(), encoding="utf-8")
             self.pid_file.unlink(missing_ok=True)
@@ -292,11 +297,14 @@ class NginxServer:
             log = self._log_text()
             self.stop()
             if "Address already in use" in log and attempt + 1 < _PORT_ATTEMPTS:
-                for site in self.sites:
-                    site.port = free_port(site.host)
+                self._pick_ports()
                 continue
             raise NginxError(f"nginx did not start; configuration {self.conf_path}:\n{log}")
         raise AssertionError("unreachable")
+
+    def _pick_ports(self) -> None:
+        for site, port in zip(self.sites, pick_ports([site.host for site in self.sites]), strict=True):
+            site.port = port
 
     @property
     def pid_file(self) -> Path:

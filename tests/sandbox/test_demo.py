@@ -53,7 +53,7 @@ def test_fresh_sandbox_fails_the_baseline(sandbox: Sandbox) -> None:
     }
 
 
-@pytest.mark.parametrize("drift", DRIFTS, ids=[sorted(d.caught_by)[0] for d in DRIFTS])
+@pytest.mark.parametrize("drift", DRIFTS, ids=["+".join(sorted(d.caught_by)) for d in DRIFTS])
 def test_each_drift_is_caught_by_the_right_checks_and_restore_passes(hardened: DemoZone, drift: Drift) -> None:
     # Given a hardened zone, When it drifts
     drift.apply(hardened)

@@ -19,6 +19,7 @@ from cloudflare import Cloudflare
 from cloudflare.types.origin_ca_certificates import OriginCACertificate
 from cloudflare.types.origin_tls_client_auth import AuthenticatedOriginPull
 from cloudflare.types.zones import SecurityHeaders
+from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from origin_tls.sandbox import ApiServer, ZoneState
@@ -343,3 +344,56 @@ def test_the_sdk_sees_a_foreign_hostname_association_as_bad_request(sdk: Cloudfl
         sdk.origin_tls_client_auth.hostnames.update(
             zone_id=ZONE_ID, config=[{"hostname": "app.other.test", "cert_id": str(uploaded.id), "enabled": True}]
         )
+
+
+def test_the_sdk_reads_status_and_expiry_from_every_aop_listing(sdk: Cloudflare, zone: ZoneState) -> None:
+    # zone.aop_certificate reads these fields (status, expires_on, uploaded_on, certificate): each must parse into
+    # the SDK's typed models from the official schema, on the list, the get and the hostname association alike.
+    zone_cert, zone_key = self_signed_client("zone edge")
+    host_cert, host_key = self_signed_client("hostname edge")
+    uploaded = sdk.origin_tls_client_auth.zone_certificates.create(
+        zone_id=ZONE_ID, certificate=zone_cert, private_key=zone_key
+    )
+    assert uploaded is not None
+    host = sdk.origin_tls_client_auth.hostname_certificates.create(
+        zone_id=ZONE_ID, certificate=host_cert, private_key=host_key
+    )
+    assert host is not None
+    sdk.origin_tls_client_auth.hostnames.update(
+        zone_id=ZONE_ID, config=[{"hostname": HOSTNAME, "cert_id": str(host.id), "enabled": True}]
+    )
+    sdk.origin_tls_client_auth.settings.update(zone_id=ZONE_ID, enabled=True)
+    assert wait_until(
+        lambda: all(c.status == "active" for c in sdk.origin_tls_client_auth.zone_certificates.list(zone_id=ZONE_ID))
+    )
+
+    listed = list(sdk.origin_tls_client_auth.zone_certificates.list(zone_id=ZONE_ID))
+    assert len(listed) == 1
+    item = listed[0]
+    assert item.status == "active"
+    assert item.enabled is True
+    assert item.certificate == zone_cert
+    assert isinstance(item.expires_on, dt.datetime)
+    assert isinstance(item.uploaded_on, dt.datetime)
+    assert item.expires_on.tzinfo is not None
+    assert item.private_key is None
+
+    hostname_certs = list(sdk.origin_tls_client_auth.hostname_certificates.list(zone_id=ZONE_ID))
+    assert [c.status for c in hostname_certs] == ["active"]
+    assert isinstance(hostname_certs[0].expires_on, dt.datetime)
+    assert isinstance(hostname_certs[0].uploaded_on, dt.datetime)
+
+    association = sdk.origin_tls_client_auth.hostnames.get(HOSTNAME, zone_id=ZONE_ID)
+    assert isinstance(association, AuthenticatedOriginPull)
+    assert (association.status, association.cert_status) == ("active", "active")
+    assert association.cert_id == host.id
+    assert association.certificate == host_cert
+    assert isinstance(association.expires_on, dt.datetime)
+    # The expiry the API states is the certificate's own notAfter.
+    leaf = x509.load_pem_x509_certificate(host_cert.encode())
+    assert association.expires_on == leaf.not_valid_after_utc
+
+    # And a deleted zone certificate is listed as pending_deletion, never as active.
+    sdk.origin_tls_client_auth.zone_certificates.delete(str(uploaded.id), zone_id=ZONE_ID)
+    statuses = [c.status for c in sdk.origin_tls_client_auth.zone_certificates.list(zone_id=ZONE_ID)]
+    assert statuses in (["pending_deletion"], [])
