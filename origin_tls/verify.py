@@ -417,6 +417,9 @@ def _run_all(
             for key, job in jobs.items():
                 for name in job.yields:
                     results.setdefault((key[0], name), _NOT_RUN)
-    finally:
-        pool.shutdown(wait=run_deadline is None, cancel_futures=True)
+    except BaseException:
+        # Ctrl-C / SIGTERM: never wait for probes still in flight (each would hold the exit up to its timeout).
+        pool.shutdown(wait=False, cancel_futures=True)
+        raise
+    pool.shutdown(wait=run_deadline is None, cancel_futures=True)
     return results
