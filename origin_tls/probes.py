@@ -217,32 +217,52 @@ def probe_tls_version(
     ``context`` (pinned to ``version``) replaces the default one, e.g. to present a client certificate.
     ``hello_evidence``: when the handshake fails after a ServerHello that selected ``version`` (a server that then
     aborts for want of a client certificate: RFC 5246 section 7.4.1.3, RFC 8446 section 4.1.3), the version is
-    ACCEPTED on that evidence rather than REFUSED. Without it, such a handshake ended by a bare close (no alert)
-    is ERROR, not REFUSED: the server chose the version. The probe ends by ``timeout`` (whole) or ``deadline``.
+    ACCEPTED on that evidence rather than REFUSED, and the probe stops as soon as that ServerHello is in (the rest
+    of the handshake would add nothing to the verdict). Without it, such a handshake ended by a bare close (no
+    alert) is ERROR, not REFUSED: the server chose the version. The probe ends by ``timeout`` (whole) or
+    ``deadline``.
     """
     offerable, why = can_offer(version)
     if not offerable:
         return VersionResult(version, TlsOutcome.CLIENT_CANNOT_OFFER, None, why)
     bound = Deadline.within(timeout, deadline)
+
+    def selected(data: bytes) -> bool:
+        hello = parse_server_hello(data)
+        return hello is not None and _NEGOTIATED_NAMES.get(hello.version) is version
+
+    completed = False
+    error: BaseException | None
     try:
         with _tls(endpoint, server_name, context or version_context(version), bound, record=True) as tls:
-            error = _handshake(tls)
-            negotiated = tls.version() if error is None else None
+            try:
+                # With hello evidence the ServerHello is the answer: stop there (one round trip fewer on TLS 1.2).
+                completed = tls.handshake(stop=selected if hello_evidence else None)
+                error = None
+            except (ssl.SSLError, OSError, BoundExceeded) as exc:
+                error = exc
+            negotiated = tls.version() if error is None and completed else None
             received = bytes(tls.received) if error is not None else b""
     except Exception as exc:
         error, negotiated, received = exc, None, b""
+    if error is None and not completed:
+        return VersionResult(
+            version,
+            TlsOutcome.ACCEPTED,
+            version_name(version),
+            f"TLS {version} to {endpoint}: accepted (the server's ServerHello selected it)",
+        )
     if error is not None:
         kind, detail = classify_error(error)
-        hello = parse_server_hello(received)
-        selected = hello is not None and _NEGOTIATED_NAMES.get(hello.version) is version
-        if selected and hello_evidence and kind is not ErrorKind.CLIENT:
+        chosen = selected(received)
+        if chosen and hello_evidence and kind is not ErrorKind.CLIENT:
             return VersionResult(
                 version,
                 TlsOutcome.ACCEPTED,
                 version_name(version),
                 f"TLS {version} to {endpoint}: accepted (the server's ServerHello selected it), then {detail}",
             )
-        if selected and kind is ErrorKind.CLOSED:
+        if chosen and kind is ErrorKind.CLOSED:
             # The server chose this version, then hung up without an alert: that is no refusal of the version
             # ("refused means the server refused", DESIGN.md), and no completed handshake either.
             return VersionResult(

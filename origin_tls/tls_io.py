@@ -22,7 +22,7 @@ import socket
 import ssl
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from .baseline import Endpoint
@@ -183,8 +183,12 @@ class TlsStream:
         self.obj = context.wrap_bio(self._incoming, self._outgoing, server_hostname=server_name)
         self.handshake_done = False
 
-    def handshake(self) -> None:
-        """Run the client handshake to its end; the SSLError/OSError that ended it propagates."""
+    def handshake(self, *, stop: Callable[[bytes], bool] | None = None) -> bool:
+        """Run the client handshake to its end (True); the SSLError/OSError that ended it propagates.
+
+        ``stop`` (with ``record=True``): called with the bytes received so far after each read; when it says so the
+        handshake is left unfinished and False is returned (e.g. once a ServerHello is the evidence wanted).
+        """
         while True:
             try:
                 self.obj.do_handshake()
@@ -192,6 +196,8 @@ class TlsStream:
             except ssl.SSLWantReadError:
                 self._flush()
                 self._fill(handshake=True)
+                if stop is not None and stop(bytes(self.received)):
+                    return False
             except ssl.SSLError:
                 with contextlib.suppress(OSError):
                     self._flush()  # our own alert, politely
@@ -201,6 +207,7 @@ class TlsStream:
             # The client's last flight (Finished, its certificate). A server that refuses it may already have
             # closed: the reason comes with the next read.
             self._flush()
+        return True
 
     def version(self) -> str | None:
         return self.obj.version()
