@@ -34,8 +34,9 @@ EDGE_CHECK_IDS: tuple[str, ...] = (
     "edge.certificate",
     "edge.hsts",
     "edge.https_redirect",
+    "edge.origin_pull",
 )
-ORIGIN_CHECK_IDS: tuple[str, ...] = ("origin.certificate", "origin.aop", "origin.aop_client")
+ORIGIN_CHECK_IDS: tuple[str, ...] = ("origin.certificate", "origin.aop", "origin.aop_client", "origin.min_tls_version")
 ZONE_CHECK_IDS: tuple[str, ...] = (
     "zone.ssl",
     "zone.ssl_automatic_mode",
@@ -44,6 +45,7 @@ ZONE_CHECK_IDS: tuple[str, ...] = (
     "zone.security_header",
     "zone.always_use_https",
     "zone.aop",
+    "zone.aop_certificate",
 )
 #: Every check id, in report order.
 CHECK_IDS: tuple[str, ...] = EDGE_CHECK_IDS + ORIGIN_CHECK_IDS + ZONE_CHECK_IDS

@@ -1,13 +1,11 @@
 """The TLS and HTTP client under the probes: exact control where ordinary clients decide for you.
 
-- contexts that really offer one protocol version (legacy ones at OpenSSL security level 0), or verify nothing;
+- contexts that really offer one protocol version (legacy ones at OpenSSL security level 0), or verify nothing,
+  each built once per configuration; :func:`build_client_contexts` loads a client certificate without a file;
 - :func:`can_offer`: whether this OpenSSL would even send a ClientHello for a version (offline);
-- :func:`classify_error`: what a failed handshake or read means (alert, close, unreachable, client-side, other);
-- :func:`http_get`: one ``GET /`` on a connected socket, every raw header kept;
-- :func:`record_handshake` + :func:`parse_handshake_certificate`: the server certificate of a handshake the server
-  aborts (a TLS 1.2 server demanding a client certificate).
+- :func:`classify_error`: what a failed handshake or read means (alert, close, unreachable, client-side, other).
 
-Only :mod:`origin_tls.probes` uses this module; it raises the standard library's errors for the probes to record.
+The I/O under one deadline is :mod:`origin_tls.tls_io`; :mod:`origin_tls.probes` uses both.
 """
 
 from __future__ import annotations
@@ -15,31 +13,29 @@ from __future__ import annotations
 import contextlib
 import enum
 import functools
-import http.client
+import os
 import socket
 import ssl
-import struct
+import tempfile
 import threading
 import warnings
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import Iterator, Mapping, Sequence
 
-from .baseline import Endpoint, TlsVersion
+from .baseline import TlsVersion
+from .errors import InvalidInput
+from .tls_wire import BoundExceeded, NotHttp, ProbeTimeout, parse_handshake_certificate
 
 __all__ = [
     "CLIENT_AUTH_ALERTS",
     "LEGACY_CIPHERS",
+    "PULL",
     "ErrorKind",
-    "HttpAnswer",
     "alert_name",
+    "build_client_contexts",
     "can_offer",
     "classify_error",
-    "connect",
-    "http_get",
     "parse_handshake_certificate",
-    "record_handshake",
     "short_error",
-    "tls_connection",
     "unverified_context",
     "verifying_context",
     "version_context",
@@ -48,8 +44,6 @@ __all__ = [
 #: OpenSSL 3 forbids TLS 1.0/1.1 at security level 1 and above (SHA-1 handshake signatures): a client that wants to
 #: really offer them must drop to level 0 (OpenSSL 3.0 migration guide, "TLS 1.0 and 1.1 ... security level 0").
 LEGACY_CIPHERS = "DEFAULT:@SECLEVEL=0"
-#: Bytes of an HTTP body kept for inspection: enough for nginx's error pages, bounded against a firehose.
-_BODY_LIMIT = 64 * 1024
 
 _SSL_VERSIONS: dict[TlsVersion, ssl.TLSVersion] = {
     TlsVersion.TLS_1_0: ssl.TLSVersion.TLSv1,
@@ -147,6 +141,10 @@ def classify_error(exc: BaseException) -> tuple[ErrorKind, str]:
         if reason in _CLIENT_REASONS:
             return ErrorKind.CLIENT, f"the local OpenSSL cannot offer this ({reason})"
         return ErrorKind.ERROR, f"TLS error: {reason or exc.__class__.__name__}: {short_error(exc)}"
+    if isinstance(exc, BoundExceeded):
+        return ErrorKind.ERROR, f"inconclusive, a bound was reached: {exc}"
+    if isinstance(exc, ProbeTimeout):
+        return ErrorKind.UNREACHABLE, str(exc)
     if isinstance(exc, TimeoutError):
         return ErrorKind.UNREACHABLE, "no answer within the timeout"
     if isinstance(exc, socket.gaierror):
@@ -155,8 +153,8 @@ def classify_error(exc: BaseException) -> tuple[ErrorKind, str]:
         return ErrorKind.UNREACHABLE, "connection refused"
     if isinstance(exc, (ConnectionResetError, ConnectionAbortedError, BrokenPipeError)):
         return ErrorKind.CLOSED, "the server reset the connection"
-    if isinstance(exc, http.client.HTTPException):
-        return ErrorKind.ERROR, f"not an HTTP answer: {exc.__class__.__name__}: {short_error(exc)}"
+    if isinstance(exc, NotHttp):
+        return ErrorKind.ERROR, f"not an HTTP answer: {short_error(exc)}"
     if isinstance(exc, OSError):
         return ErrorKind.UNREACHABLE, f"network error: {exc.strerror or exc.__class__.__name__}"
     return ErrorKind.ERROR, f"{exc.__class__.__name__}: {short_error(exc)}"
@@ -169,18 +167,20 @@ def short_error(exc: BaseException) -> str:
 
 
 # --------------------------------------------------------------------------------------------------------------
-# Contexts and connections
+# Contexts, built once per configuration
 
 
-def unverified_context(
-    *, minimum: ssl.TLSVersion | None = None, maximum: ssl.TLSVersion | None = None
-) -> ssl.SSLContext:
-    """A client context that checks nothing about the server (the probes report; ``verify`` judges)."""
+def _new_context(minimum: ssl.TLSVersion | None, maximum: ssl.TLSVersion | None) -> ssl.SSLContext:
     with _CONTEXT_LOCK, warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)
         context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
         context.check_hostname = False
         context.verify_mode = ssl.CERT_NONE
+        # Offer TLS 1.3 post-handshake authentication (RFC 8446 section 4.6.2): a server that asks for the client
+        # certificate per request (Apache's SSLVerifyClient in <Location>) can then ask, and refuses a pull
+        # without one by an alert; a client that does not offer it gets Apache's 403 whatever it holds, which
+        # would read as "accepted" (observed by tests/servers on Apache 2.4). OpenSSL answers the request itself.
+        context.post_handshake_auth = True
         if minimum is not None:
             context.minimum_version = minimum
         if maximum is not None:
@@ -188,6 +188,18 @@ def unverified_context(
         if minimum in (ssl.TLSVersion.TLSv1, ssl.TLSVersion.TLSv1_1):
             context.set_ciphers(LEGACY_CIPHERS)
     return context
+
+
+@functools.lru_cache(maxsize=16)
+def unverified_context(
+    *, minimum: ssl.TLSVersion | None = None, maximum: ssl.TLSVersion | None = None
+) -> ssl.SSLContext:
+    """A client context that checks nothing about the server (the probes report; ``verify`` judges).
+
+    Cached per (minimum, maximum): a configured SSL_CTX is safe to share between threads, nothing changes it
+    after creation, and it holds no secret. Never load a certificate into it (:func:`build_client_contexts`).
+    """
+    return _new_context(minimum, maximum)
 
 
 def version_context(version: TlsVersion) -> ssl.SSLContext:
@@ -198,13 +210,73 @@ def version_context(version: TlsVersion) -> ssl.SSLContext:
 
 @functools.lru_cache(maxsize=8)
 def verifying_context(ca_pem: str | None) -> ssl.SSLContext:
-    """TLS 1.2+, CERT_REQUIRED, hostname checked; trusting only ``ca_pem`` when given, else the system store.
+    """TLS 1.2+, CERT_REQUIRED, hostname checked against the subjectAltName only; trusting only ``ca_pem`` when
+    given, else the system store.
 
-    Cached: loading the system store costs ~30 ms of CPU, once per HTTPS probe before this cache, and a configured
-    context is safe to share between threads (OpenSSL's SSL_CTX; nothing here changes it after creation). The key is
-    CA text only, never a secret.
+    ``hostname_checks_common_name`` is off: RFC 6125 section 6.4.4 (a client must not look at the subject CN when
+    the certificate has DNS SANs) and browsers, which ignore the CN altogether; OpenSSL would otherwise fall back to
+    the CN of a certificate without SANs. Cached: loading the system store costs ~30 ms of CPU; the key is CA text
+    only, never a secret.
     """
-    return ssl.create_default_context(cadata=ca_pem) if ca_pem else ssl.create_default_context()
+    context = ssl.create_default_context(cadata=ca_pem) if ca_pem else ssl.create_default_context()
+    context.hostname_checks_common_name = False
+    return context
+
+
+#: Key of the pull context (TLS 1.2-1.3, like the edge) in :func:`build_client_contexts`'s answer.
+PULL = "pull"
+
+
+def build_client_contexts(
+    cert_pem: str, key_pem: str, versions: Sequence[TlsVersion]
+) -> Mapping[TlsVersion | str, ssl.SSLContext]:
+    """Unverifying contexts presenting the client certificate: :data:`PULL` (default versions) and one pinned to
+    each of ``versions``. Built per run and never cached module-wide: they hold the private key.
+
+    The PEM is written once into an anonymous memory file (``os.memfd_create``) and OpenSSL reads it through
+    ``/proc/self/fd/N``: the key never touches a disk. Where memfd is unavailable (not Linux, or no /proc), a file
+    in a private temporary directory (0700, file 0600) is the only way to hand OpenSSL a key from memory through
+    Python's ``ssl`` (``load_cert_chain`` takes paths only); it is removed as soon as the contexts are loaded.
+
+    Raises :class:`InvalidInput` (never quoting the PEM) when they do not load together.
+    """
+    contexts: dict[TlsVersion | str, ssl.SSLContext] = {PULL: _new_context(None, None)}
+    for version in versions:
+        pinned = _SSL_VERSIONS[version]
+        contexts[version] = _new_context(pinned, pinned)
+    pem = (cert_pem.strip() + "\n" + key_pem.strip() + "\n").encode("ascii", "replace")
+    try:
+        with _pem_path(pem) as path:
+            for context in contexts.values():
+                context.load_cert_chain(path)
+    except (ssl.SSLError, OSError, ValueError):
+        # Deliberately no detail and no chaining: OpenSSL's text might quote the PEM.
+        raise InvalidInput(
+            "client_cert", "(PEM not shown)", "a PEM certificate and the PEM private key that matches it"
+        ) from None
+    return contexts
+
+
+@contextlib.contextmanager
+def _pem_path(pem: bytes) -> Iterator[str]:
+    memfd_create = getattr(os, "memfd_create", None)
+    fd = -1
+    if memfd_create is not None and os.path.isdir("/proc/self/fd"):
+        with contextlib.suppress(OSError):
+            fd = memfd_create("origin-tls-client", os.MFD_CLOEXEC)
+    if fd >= 0:
+        try:
+            os.write(fd, pem)
+            yield f"/proc/self/fd/{fd}"
+        finally:
+            os.close(fd)
+        return
+    with tempfile.TemporaryDirectory(prefix="origin-tls-") as directory:
+        path = os.path.join(directory, "client.pem")
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(pem)
+        yield path
 
 
 @functools.cache
@@ -222,150 +294,3 @@ def can_offer(version: TlsVersion) -> tuple[bool, str]:
     except (ssl.SSLError, ValueError) as exc:
         return False, f"the local OpenSSL ({ssl.OPENSSL_VERSION}) refuses to offer TLS {version}: {short_error(exc)}"
     return False, "unexpected: a handshake completed without a peer"
-
-
-def connect(endpoint: Endpoint, timeout: float) -> socket.socket:
-    """A TCP connection (name resolution included) within ``timeout``; OSError otherwise."""
-    return socket.create_connection((endpoint.host, endpoint.port), timeout=timeout)
-
-
-@contextlib.contextmanager
-def tls_connection(
-    endpoint: Endpoint, server_name: str, context: ssl.SSLContext, timeout: float
-) -> Iterator[ssl.SSLSocket]:
-    """A TLS connection with the handshake done; OSError/SSLError propagate for the caller to classify."""
-    raw = connect(endpoint, timeout)
-    try:
-        raw.settimeout(timeout)
-        tls = context.wrap_socket(raw, server_hostname=server_name, do_handshake_on_connect=False)
-    except BaseException:
-        raw.close()
-        raise
-    with tls:
-        tls.do_handshake()
-        yield tls
-
-
-@dataclass(frozen=True)
-class HttpAnswer:
-    """An HTTP response as received: status, every header (name, value) in order, the first bytes of the body."""
-
-    status: int
-    headers: tuple[tuple[str, str], ...]
-    body: bytes
-
-    def all(self, name: str) -> tuple[str, ...]:
-        """Every value of header ``name`` (case-insensitive), in order."""
-        wanted = name.lower()
-        return tuple(value for key, value in self.headers if key.lower() == wanted)
-
-
-def http_get(sock: socket.socket, hostname: str, timeout: float) -> HttpAnswer:
-    """``GET / HTTP/1.1`` with ``Host: hostname`` on a connected socket; the answer's status, raw headers, body."""
-    sock.settimeout(timeout)
-    request = (
-        f"GET / HTTP/1.1\r\nHost: {hostname}\r\nUser-Agent: origin-tls-probe\r\nAccept: */*\r\n"
-        "Connection: close\r\n\r\n"
-    )
-    try:
-        sock.sendall(request.encode("ascii"))
-    except OSError:
-        _raise_pending_alert(sock)
-        raise
-    response = http.client.HTTPResponse(sock, method="GET")
-    try:
-        response.begin()
-        headers = tuple(response.msg.items())
-        try:
-            body = response.read(_BODY_LIMIT)
-        except (http.client.IncompleteRead, OSError):
-            body = b""  # the status and headers are what the probes judge; a torn body is not worth failing for
-        return HttpAnswer(response.status, headers, body)
-    finally:
-        response.close()
-
-
-def _raise_pending_alert(sock: socket.socket) -> None:
-    """After a failed write, raise the TLS alert that may be waiting in the receive buffer.
-
-    A TLS 1.3 server that refuses the client certificate sends its alert and closes right after the client's
-    Finished; a request written at that moment fails (EOF/EPIPE) while the alert is already here. Seen in about
-    one connection in five against a Python server on loopback (tests/test_probes.py).
-    """
-    if not isinstance(sock, ssl.SSLSocket):
-        return
-    try:
-        sock.recv(1)
-    except ssl.SSLError as alert:
-        if (alert.reason or "").startswith(_ALERT_PREFIXES):
-            raise alert from None
-    except OSError:
-        return
-
-
-def record_handshake(
-    sock: socket.socket, context: ssl.SSLContext, server_name: str, timeout: float, received: bytearray
-) -> tuple[ssl.SSLObject, BaseException | None]:
-    """A client handshake through memory buffers, keeping every byte the server sent in ``received``.
-
-    Returns the TLS object and the SSLError that ended the handshake (None when it completed). Socket errors
-    other than a reset propagate.
-    """
-    incoming, outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
-    obj = context.wrap_bio(incoming, outgoing, server_hostname=server_name)
-    sock.settimeout(timeout)
-    while True:
-        try:
-            obj.do_handshake()
-        except ssl.SSLWantReadError:
-            _flush(sock, outgoing)
-            data = sock.recv(65536)
-            if not data:
-                incoming.write_eof()
-            received.extend(data)
-            incoming.write(data)
-            continue
-        except ssl.SSLError as exc:
-            with contextlib.suppress(OSError):
-                _flush(sock, outgoing)  # our own alert, politely
-            return obj, exc
-        except (ConnectionResetError, BrokenPipeError) as exc:
-            return obj, exc
-        with contextlib.suppress(OSError):
-            _flush(sock, outgoing)
-        return obj, None
-
-
-def _flush(sock: socket.socket, outgoing: ssl.MemoryBIO) -> None:
-    pending = outgoing.read()
-    if pending:
-        sock.sendall(pending)
-
-
-def parse_handshake_certificate(data: bytes) -> bytes | None:
-    """The first certificate of a cleartext (TLS 1.0-1.2) Certificate handshake message in raw records.
-
-    RFC 5246 section 6.2 (records: type, version, length) and 7.4.2 (Certificate: 24-bit list length, then 24-bit
-    length + DER for each certificate). Handshake records after ChangeCipherSpec are encrypted and ignored.
-    """
-    handshake = bytearray()
-    offset = 0
-    while offset + 5 <= len(data):
-        content_type, _version, length = struct.unpack("!BHH", data[offset : offset + 5])
-        fragment = data[offset + 5 : offset + 5 + length]
-        offset += 5 + length
-        if content_type == 20:  # change_cipher_spec: what follows is encrypted
-            break
-        if content_type == 22:
-            handshake.extend(fragment)
-    position = 0
-    while position + 4 <= len(handshake):
-        message_type = handshake[position]
-        length = int.from_bytes(handshake[position + 1 : position + 4], "big")
-        body = bytes(handshake[position + 4 : position + 4 + length])
-        position += 4 + length
-        if message_type == 11 and len(body) >= 6:
-            first = int.from_bytes(body[3:6], "big")
-            der = body[6 : 6 + first]
-            return der if len(der) == first and first > 0 else None
-    return None

@@ -1,55 +1,90 @@
 """Targets + baseline -> a :class:`~origin_tls.report.Report` of checks.
 
-Analysis is kept apart from I/O: ``probes`` and ``cloudflare`` gather facts, the ``judge_*`` functions here turn
-facts into :class:`Check` results, and :func:`verify` runs every probe of every target at once (threads: each probe
-is a blocking socket with its own timeout, so the wall time of a run is about its slowest probe).
+Analysis is kept apart from I/O: ``probes`` and the zone reads gather facts, the pure judges
+(``origin_tls.checks_judges``) turn facts into :class:`Check` results, the table in ``origin_tls.checks`` says
+which probe feeds which judge, and :func:`verify` runs every wanted probe of every target at once: threads, at most
+``concurrency`` in flight (OpenSSL releases the GIL during handshakes; a blocked thread costs a small stack, not
+the 256 KiB buffer an asyncio SSL transport keeps), each probe bounded as a whole by ``timeout``, and the whole run
+by ``deadline`` when given.
 
 Honesty rules (DESIGN.md): a check that could not be carried out is ``inconclusive``, never ``pass``; a check the
 user did not ask for is ``skipped`` and says why; only a server's refusal counts as "refused".
+
+Import cost (issue 12): httpx and the API client are imported only when a zone is read, ``cryptography`` only
+where certificates are parsed (started in a background thread while the probes wait on the network).
 """
 
 from __future__ import annotations
 
 import concurrent.futures
+import threading
+import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import partial
-from typing import Any
-from urllib.parse import urlsplit
+from typing import TYPE_CHECKING, Any
 
-import httpx
-
-from . import certs, probes
 from .baseline import Baseline, Endpoint, TlsVersion, parse_timeout
-from .cloudflare import DEFAULT_API_URL, CloudflareClient, RateBudget
+from .checks import CHECKS, PROBES, Plan
+from .checks_judges import (
+    judge_edge_certificate,
+    judge_edge_hsts,
+    judge_edge_origin_pull,
+    judge_https_redirect,
+    judge_min_tls_version,
+    judge_origin_aop,
+    judge_origin_aop_client,
+    judge_origin_certificate,
+    judge_origin_min_tls_version,
+    judge_tls_1_3,
+)
 from .errors import CloudflareError, InvalidInput
-from .hsts import judge_hsts
-from .report import ZONE_CHECK_IDS, Check, Report, Status, TargetReport
-from .zone import ZoneFacts, judge_zone, judge_zone_aop_certificate, read_zone_fact, zone_fact_keys
+from .report import Check, Report, Status, TargetReport
+from .tls_client import build_client_contexts
+from .tls_io import DEADLINE_REACHED, Deadline
+
+if TYPE_CHECKING:
+    import httpx
+
+    from .cloudflare import CloudflareClient
 
 __all__ = [
+    "DEFAULT_API_URL",
     "MAX_WORKERS",
     "NO_TOKEN",
     "Target",
     "VerifyOptions",
-    "ZoneFacts",
     "judge_edge_certificate",
     "judge_edge_hsts",
+    "judge_edge_origin_pull",
     "judge_https_redirect",
     "judge_min_tls_version",
     "judge_origin_aop",
     "judge_origin_aop_client",
     "judge_origin_certificate",
+    "judge_origin_min_tls_version",
     "judge_tls_1_3",
-    "judge_zone",
     "verify",
 ]
 
 #: Why the zone checks are inconclusive when --zone-id comes without a token.
 NO_TOKEN = "no API token: set CLOUDFLARE_API_TOKEN (needs Zone Settings Read, SSL and Certificates Read)"  # noqa: S105
-#: Upper bound on concurrent probes. Each is one socket waiting on a peer, so threads are cheap; the bound keeps
-#: 50 targets (about 450 probes) from opening hundreds of sockets at once against one edge.
+#: Default bound on probes in flight across all targets (``VerifyOptions.concurrency``): each is one socket waiting
+#: on a peer, so threads are cheap; the bound keeps a fleet from opening hundreds of sockets at once against one edge.
 MAX_WORKERS = 64
+#: The API base (the same as ``cloudflare.DEFAULT_API_URL``, kept here so that verify does not import httpx
+#: unless a zone is read; tests/test_verify_registry.py keeps the two equal).
+DEFAULT_API_URL = "https://api.cloudflare.com/client/v4"
+
+
+def __getattr__(name: str) -> Any:
+    # verify.ZoneFacts and verify.judge_zone (from zone.py, which imports the API client and httpx) still resolve,
+    # on demand only; they are no longer in __all__.
+    if name in ("ZoneFacts", "judge_zone"):
+        from . import zone
+
+        return getattr(zone, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 @dataclass(frozen=True)
@@ -94,175 +129,28 @@ class VerifyOptions:
     concurrency: int = MAX_WORKERS
 
 
-# ---------------------------------------------------------------------------------------------------------------
-# Judges: facts in, Check out. Pure.
-
-
-def _versions(results: Mapping[TlsVersion, probes.VersionResult], versions: Sequence[TlsVersion]) -> str:
-    return ", ".join(f"{v.value} {results[v].outcome.value}" for v in versions)
-
-
-def judge_min_tls_version(results: Mapping[TlsVersion, probes.VersionResult], floor: TlsVersion) -> Check:
-    """Every version below ``floor`` refused by the server, ``floor`` accepted."""
-    below = floor.below()
-    shown = (*below, floor)
-    expected = ", ".join([f"{v.value} refused" for v in below] + [f"{floor.value} accepted"])
-    observed = _versions(results, shown)
-    accepted_below = [v.value for v in below if results[v].outcome is probes.TlsOutcome.ACCEPTED]
-    if accepted_below:
-        return Check(
-            "edge.min_tls_version", Status.FAIL, expected, observed, f"accepts TLS {', '.join(accepted_below)}"
-        )
-    unproven = [results[v] for v in below if results[v].outcome is not probes.TlsOutcome.REFUSED]
-    if unproven:
-        # CLIENT_CANNOT_OFFER included: a client that cannot offer TLS 1.0 has proven nothing about the server.
-        detail = "; ".join(f"TLS {r.version.value}: {r.outcome.value} ({r.detail})" for r in unproven)
-        return Check("edge.min_tls_version", Status.INCONCLUSIVE, expected, observed, detail)
-    at_floor = results[floor]
-    if at_floor.outcome is probes.TlsOutcome.ACCEPTED:
-        return Check("edge.min_tls_version", Status.PASS, expected, observed)
-    status = Status.FAIL if at_floor.outcome is probes.TlsOutcome.REFUSED else Status.INCONCLUSIVE
-    return Check("edge.min_tls_version", status, expected, observed, f"TLS {floor.value}: {at_floor.detail}")
-
-
-def judge_tls_1_3(result: probes.VersionResult) -> Check:
-    observed = f"1.3 {result.outcome.value}"
-    if result.outcome is probes.TlsOutcome.ACCEPTED:
-        return Check("edge.tls_1_3", Status.PASS, "1.3 accepted", observed)
-    status = Status.FAIL if result.outcome is probes.TlsOutcome.REFUSED else Status.INCONCLUSIVE
-    return Check("edge.tls_1_3", status, "1.3 accepted", observed, result.detail)
-
-
-def judge_edge_certificate(result: probes.HttpsResult, hostname: str, *, custom_ca: bool) -> Check:
-    expected = f"chains to {'--edge-ca' if custom_ca else 'the system trust store'} and covers {hostname}"
-    if result.verified is True:
-        return Check("edge.certificate", Status.PASS, expected, "valid for " + hostname)
-    if result.verified is False:
-        return Check("edge.certificate", Status.FAIL, expected, "not trusted", result.verify_error or result.detail)
-    return Check("edge.certificate", Status.INCONCLUSIVE, expected, "no TLS connection", result.detail)
-
-
-def judge_edge_hsts(result: probes.HttpsResult, baseline: Baseline) -> Check:
-    expected = baseline.hsts.header_value() + (" (preload-eligible)" if baseline.hsts.preload else "")
-    if not result.reached:
-        return Check("edge.hsts", Status.INCONCLUSIVE, expected, "no HTTPS response", result.detail)
-    verdict = judge_hsts(result.sts_headers, baseline.hsts)
-    return Check(
-        "edge.hsts",
-        Status.PASS if verdict.ok else Status.FAIL,
-        expected,
-        verdict.observed,
-        "; ".join(verdict.problems),
-    )
-
-
-def _is_https_root(location: str, hostname: str) -> bool:
-    parts = urlsplit(location.strip())
-    host = (parts.hostname or "").rstrip(".").lower()
-    return (
-        parts.scheme.lower() == "https"
-        and host == hostname
-        and parts.port in (None, 443)
-        and parts.path in ("", "/")
-        and not parts.username
-    )
-
-
-def judge_https_redirect(result: probes.RedirectResult, hostname: str) -> Check:
-    expected = f"redirect to https://{hostname}/"
-    if not result.reached:
-        return Check("edge.https_redirect", Status.INCONCLUSIVE, expected, "no HTTP response", result.detail)
-    observed = f"HTTP {result.status}" + (f" -> {result.location}" if result.location else "")
-    redirect = result.status in (301, 302, 303, 307, 308)
-    if redirect and result.location and _is_https_root(result.location, hostname):
-        return Check("edge.https_redirect", Status.PASS, expected, observed)
-    detail = "not a redirect" if not redirect else "redirects somewhere other than the same host over HTTPS"
-    return Check("edge.https_redirect", Status.FAIL, expected, observed, detail)
-
-
-def judge_origin_certificate(
-    fetched: probes.CertificateFetch,
-    hostname: str,
-    *,
-    trusted_cas: Sequence[Any] | None,
-    expected_cert: Any | None,
-    min_days_remaining: int,
-) -> Check:
-    issuer = "--origin-ca" if trusted_cas is not None else "the Cloudflare Origin CA"
-    expected = f"issued by {issuer}, covers {hostname}, valid {min_days_remaining}+ days"
-    if expected_cert is not None:
-        expected += ", equals --origin-cert"
-    if not fetched.reached or fetched.certificate_der is None:
-        return Check("origin.certificate", Status.INCONCLUSIVE, expected, "no certificate", fetched.detail)
-    try:
-        leaf = certs.load_certificate_der(fetched.certificate_der)
-    except ValueError as exc:
-        return Check("origin.certificate", Status.FAIL, expected, "unparseable certificate", str(exc))
-    verdict = certs.judge_origin_certificate(
-        leaf,
-        hostname=hostname,
-        trusted_cas=trusted_cas,
-        expected=expected_cert,
-        min_days_remaining=min_days_remaining,
-    )
-    info = verdict.info
-    observed = f"issuer {info.issuer}; SANs {', '.join(info.sans) or 'none'}; expires {info.not_after:%Y-%m-%d}"
-    detail = "; ".join(verdict.problems if not verdict.ok else verdict.notes)
-    return Check("origin.certificate", Status.PASS if verdict.ok else Status.FAIL, expected, observed, detail)
-
-
-def judge_origin_aop(result: probes.PullResult) -> Check:
-    expected = "a pull without a client certificate is refused"
-    if result.outcome is probes.AopOutcome.REFUSED:
-        return Check("origin.aop", Status.PASS, expected, f"refused ({result.how})")
-    if result.outcome is probes.AopOutcome.ACCEPTED:
-        return Check("origin.aop", Status.FAIL, expected, f"accepted ({result.how})", result.detail)
-    return Check("origin.aop", Status.INCONCLUSIVE, expected, result.outcome.value, result.detail)
-
-
-def judge_origin_aop_client(result: probes.PullResult) -> Check:
-    expected = "a pull with the --client-cert is accepted"
-    if result.outcome is probes.AopOutcome.ACCEPTED:
-        return Check("origin.aop_client", Status.PASS, expected, f"accepted ({result.how})")
-    if result.outcome is probes.AopOutcome.REFUSED:
-        return Check("origin.aop_client", Status.FAIL, expected, f"refused ({result.how})", result.detail)
-    return Check("origin.aop_client", Status.INCONCLUSIVE, expected, result.outcome.value, result.detail)
-
-
-# ---------------------------------------------------------------------------------------------------------------
-
-
-def _skipped(check_id: str, why: str) -> Check:
-    return Check(check_id, Status.SKIPPED, detail=why)
-
-
 def _validate_options(options: VerifyOptions) -> tuple[Any, Any]:
-    trusted = None
-    if options.origin_ca_pem is not None:
-        trusted = certs.load_pem_certificates(options.origin_ca_pem, field_name="origin_ca")
-    expected = None
-    if options.origin_cert_pem is not None:
-        expected = certs.load_pem_certificates(options.origin_cert_pem, field_name="origin_cert")[0]
-    if options.edge_ca_pem is not None:
-        certs.load_pem_certificates(options.edge_ca_pem, field_name="edge_ca")
+    if options.origin_ca_pem is None and options.origin_cert_pem is None and options.edge_ca_pem is None:
+        trusted = expected = None
+    else:
+        from . import certs
+
+        trusted = None
+        if options.origin_ca_pem is not None:
+            trusted = certs.load_pem_certificates(options.origin_ca_pem, field_name="origin_ca")
+        expected = None
+        if options.origin_cert_pem is not None:
+            expected = certs.load_pem_certificates(options.origin_cert_pem, field_name="origin_cert")[0]
+        if options.edge_ca_pem is not None:
+            certs.load_pem_certificates(options.edge_ca_pem, field_name="edge_ca")
     if (options.client_cert_pem is None) != (options.client_key_pem is None):
         raise InvalidInput("client_cert", "<one of certificate/key>", "given together with client_key")
     return trusted, expected
 
 
-@dataclass(frozen=True)
-class _Resolved:
-    """One target with the run's baseline and options filled in where it has none of its own."""
-
-    key: str  # by position, not hostname: one hostname may be verified at two edges in one run
-    target: Target
-    baseline: Baseline
-    options: VerifyOptions
-    trusted: Sequence[Any] | None
-    expected_cert: Any | None
-
-
-def _resolve(targets: Sequence[Target], baseline: Baseline, options: VerifyOptions) -> list[_Resolved]:
+def _resolve(
+    targets: Sequence[Target], baseline: Baseline, options: VerifyOptions, run_deadline: Deadline | None
+) -> list[Plan]:
     if not targets:
         raise InvalidInput("targets", [], "at least one hostname")
     parse_timeout(options.timeout)
@@ -271,14 +159,44 @@ def _resolve(targets: Sequence[Target], baseline: Baseline, options: VerifyOptio
     if isinstance(options.concurrency, bool) or not isinstance(options.concurrency, int) or options.concurrency < 1:
         raise InvalidInput("concurrency", options.concurrency, "a whole number of at least 1")
     checked: dict[int, tuple[Any, Any]] = {}  # by identity: a fleet shares a few option sets between many targets
-    resolved = []
+    # One client identity per distinct (certificate, key) for the whole run: loaded here, before any I/O, so a
+    # certificate and key that do not belong together are bad input with nothing probed. Local to this run: the
+    # contexts hold the key and are never cached beyond it.
+    identities: dict[tuple[str, str], Mapping[TlsVersion | str, Any]] = {}
+    plans = []
     for index, target in enumerate(targets):
         own = target.options or options
         if id(own) not in checked:
             checked[id(own)] = _validate_options(own)
         trusted, expected = checked[id(own)]
-        resolved.append(_Resolved(f"target{index}", target, target.baseline or baseline, own, trusted, expected))
-    return resolved
+        client = None
+        if own.client_cert_pem is not None and own.client_key_pem is not None and target.origin is not None:
+            pair = (own.client_cert_pem, own.client_key_pem)
+            if pair not in identities:
+                identities[pair] = build_client_contexts(*pair, tuple(TlsVersion))
+            client = identities[pair]
+        plans.append(
+            Plan(
+                f"target{index}",
+                target,
+                target.baseline or baseline,
+                own,
+                trusted,
+                expected,
+                timeout=options.timeout,
+                run_deadline=run_deadline,
+                client=client,
+            )
+        )
+    return plans
+
+
+def _import_certs_in_background() -> None:
+    # cryptography costs ~100 ms to import; the judges need it only after the probes, which wait on the network.
+    def load() -> None:
+        from . import certs  # noqa: F401
+
+    threading.Thread(target=load, name="import-certs", daemon=True).start()
 
 
 def verify(
@@ -293,33 +211,88 @@ def verify(
     """Probe every target and read every zone, all at once; return every check of every target.
 
     ``baseline`` and ``options`` are the run's; a target's own (``Target.baseline``/``Target.options``) win. The
-    run-level fields of ``options`` (timeout, deadline, concurrency) are the run's alone. Each distinct
-    ``(api_url, zone_id)`` is read once, whatever the number of its targets. ``progress(done, total)`` is called as
-    targets finish (counted by their probes; the zone reads are shared).
+    run-level fields of ``options`` (timeout, deadline, concurrency) are the run's alone. Each probe ends within
+    ``timeout`` and by the run's ``deadline``; what has not finished by the deadline is ``inconclusive`` ("deadline
+    reached") and the report is complete all the same. Each distinct ``(api_url, zone_id)`` is read once, whatever
+    the number of its targets. ``progress(done, total)`` is called (in this thread) as targets' probes finish.
 
     Raises :class:`InvalidInput` (before any I/O) for unusable options; never raises for what it observes.
     """
-    resolved = _resolve(targets, baseline, options)
-    timeout = options.timeout
-    jobs: dict[tuple[str, str], Callable[[], Any]] = {}
-    for item in resolved:
-        jobs.update(_probe_jobs(item.key, item.target, item.baseline, item.options, timeout))
+    started = time.monotonic()
+    run_deadline = Deadline(started + options.deadline, DEADLINE_REACHED) if options.deadline is not None else None
+    plans = _resolve(targets, baseline, options, run_deadline)
+    if any(plan.target.origin is not None for plan in plans):
+        _import_certs_in_background()
+    jobs: dict[tuple[str, str], _Job] = {}
+    for plan in plans:
+        for probe in PROBES:
+            if probe.wanted(plan):
+                jobs[plan.key, probe.name] = _Job(probe.yields, partial(probe.run, plan), plan.key)
 
-    # One read per distinct (api_url, zone_id) and fact key: the union of what the zone's targets need.
-    zones: dict[tuple[str, str], list[_Resolved]] = {}
-    for item in resolved:
-        if item.options.zone_id is not None:
-            zones.setdefault((item.options.api_url, item.options.zone_id), []).append(item)
+    zone_jobs, finish_zones = _zone_reads(plans, options, api_token, api_transport)
+    jobs.update(zone_jobs)
+    per_target: dict[str, int] = dict.fromkeys((plan.key for plan in plans), 0)
+    for job in jobs.values():
+        if job.target is not None:
+            per_target[job.target] += 1
+    done_targets = 0
+
+    def finished(job: _Job) -> None:
+        nonlocal done_targets
+        if job.target is None or progress is None:
+            return
+        per_target[job.target] -= 1
+        if per_target[job.target] == 0:
+            done_targets += 1
+            progress(done_targets, len(plans))
+
+    outcomes: dict[tuple[str, str], Any] = {}
+    try:
+        outcomes = _run_all(jobs, max_workers=options.concurrency, run_deadline=run_deadline, finished=finished)
+    finally:
+        zone_facts = finish_zones(outcomes)  # also closes the API clients
+    if progress is not None and done_targets < len(plans):
+        progress(len(plans), len(plans))  # the run's deadline overtook some: they are done, as inconclusive
+    by_target: dict[str, dict[str, Any]] = {plan.key: {} for plan in plans}
+    for (key, name), value in outcomes.items():
+        if key in by_target:
+            by_target[key][name] = value
+    reports = []
+    for plan in plans:
+        evidence = by_target[plan.key]
+        zone = zone_facts.get((plan.options.api_url, plan.options.zone_id or ""))
+        if zone is not None:
+            evidence["zone"] = zone
+        reports.append(_judge_target(plan, evidence))
+    return Report(tuple(reports))
+
+
+def _zone_reads(
+    plans: Sequence[Plan],
+    options: VerifyOptions,
+    api_token: str | None,
+    api_transport: httpx.BaseTransport | None,
+) -> tuple[dict[tuple[str, str], _Job], Callable[[Mapping[tuple[str, str], Any]], dict[tuple[str, str], Any]]]:
+    """The zone-read jobs (one per distinct (api_url, zone_id) and fact key: the union of what the zone's targets
+    need) and the function that turns their outcomes into ZoneFacts per zone, closing the API clients."""
+    zones: dict[tuple[str, str], list[Plan]] = {}
+    for plan in plans:
+        if plan.options.zone_id is not None:
+            zones.setdefault((plan.options.api_url, plan.options.zone_id), []).append(plan)
+    if not zones:
+        return {}, lambda outcomes: {}
+    from .cloudflare import CloudflareClient, RateBudget
+    from .zone import ZoneFacts, read_zone_fact, zone_fact_keys
+
     zone_keys: dict[tuple[str, str], list[str]] = {}
     for zone, members in zones.items():
         keys: dict[str, None] = {}
-        for item in members:
-            certificate = item.options.client_cert_pem is not None  # zone.aop_certificate reads every AOP level
-            keys.update(
-                dict.fromkeys(zone_fact_keys(item.baseline, [item.target.hostname], aop_certificate=certificate))
-            )
+        for plan in members:
+            certificate = plan.options.client_cert_pem is not None  # zone.aop_certificate reads every AOP level
+            keys.update(dict.fromkeys(zone_fact_keys(plan.baseline, [plan.hostname], aop_certificate=certificate)))
         zone_keys[zone] = list(keys)
     clients: dict[str, CloudflareClient] = {}
+    jobs: dict[tuple[str, str], _Job] = {}
     budget = RateBudget()  # one per run, shared by every client: Cloudflare limits the token (issue 10)
     if api_token:
         for api_url, zone_id in zone_keys:
@@ -327,129 +300,69 @@ def verify(
                 clients[api_url] = CloudflareClient(
                     api_token,
                     base_url=api_url,
-                    timeout=timeout,
+                    timeout=options.timeout,
                     transport=api_transport,
                     max_retries=2,
                     rate_budget=budget,
                 )
             for fact in zone_keys[api_url, zone_id]:
-                jobs[f"zone:{api_url}:{zone_id}", fact] = partial(read_zone_fact, clients[api_url], zone_id, fact)
+                read = partial(read_zone_fact, clients[api_url], zone_id, fact)
+                jobs[f"zone:{api_url}:{zone_id}", fact] = _Job((fact,), _as_evidence(fact, read), None)
 
-    try:
-        outcomes = _run_all(jobs, max_workers=options.concurrency)
-    finally:
+    def facts(outcomes: Mapping[tuple[str, str], Any]) -> dict[tuple[str, str], Any]:
         for client in clients.values():
             client.close()
-
-    # Without a token every read "failed" the same way: the zone judges turn that into inconclusive checks.
-    facts: dict[tuple[str, str], ZoneFacts] = {}
-    for (api_url, zone_id), keys_of_zone in zone_keys.items():
-        read = {key: outcomes.get((f"zone:{api_url}:{zone_id}", key), _Failure(NO_TOKEN)) for key in keys_of_zone}
-        facts[api_url, zone_id] = ZoneFacts(
-            values={key: value for key, value in read.items() if not isinstance(value, _Failure)},
-            errors={key: value.message for key, value in read.items() if isinstance(value, _Failure)},
-        )
-    reports = []
-    for done, item in enumerate(resolved, start=1):
-        zone_facts = facts.get((item.options.api_url, item.options.zone_id or ""))
-        reports.append(_judge_target(item, outcomes, zone_facts))
-        if progress is not None:
-            progress(done, len(resolved))
-    return Report(tuple(reports))
-
-
-def _judge_target(item: _Resolved, outcomes: Mapping[tuple[str, str], Any], facts: ZoneFacts | None) -> TargetReport:
-    key, target, baseline, options = item.key, item.target, item.baseline, item.options
-    host = target.hostname
-
-    def got(name: str) -> Any:
-        return outcomes[key, name]
-
-    versions = {v: got(f"tls{v.value}") for v in TlsVersion if (key, f"tls{v.value}") in outcomes}
-    broken = next((r for r in versions.values() if isinstance(r, _Failure)), None)
-    custom_edge_ca = options.edge_ca_pem is not None
-    checks = [
-        _judged("edge.min_tls_version", broken or versions, lambda r: judge_min_tls_version(r, baseline.min_tls)),
-        _judged("edge.tls_1_3", versions[TlsVersion.TLS_1_3], judge_tls_1_3),
-        _judged("edge.certificate", got("https"), lambda r: judge_edge_certificate(r, host, custom_ca=custom_edge_ca)),
-        _judged("edge.hsts", got("https"), lambda r: judge_edge_hsts(r, baseline)),
-        _judged("edge.https_redirect", got("redirect"), lambda r: judge_https_redirect(r, host)),
-    ]
-    if target.origin is None:
-        checks += [_skipped(cid, "no --origin given") for cid in ("origin.certificate", "origin.aop")]
-    else:
-        checks.append(
-            _judged(
-                "origin.certificate",
-                got("origin_cert"),
-                lambda r: judge_origin_certificate(
-                    r,
-                    host,
-                    trusted_cas=item.trusted,
-                    expected_cert=item.expected_cert,
-                    min_days_remaining=baseline.min_days_remaining,
-                ),
+        # Without a token every read "failed" the same way: the zone judges turn that into inconclusive checks.
+        found = {}
+        for (api_url, zone_id), keys_of_zone in zone_keys.items():
+            read = {k: outcomes.get((f"zone:{api_url}:{zone_id}", k), _Failure(NO_TOKEN)) for k in keys_of_zone}
+            found[api_url, zone_id] = ZoneFacts(
+                values={k: v for k, v in read.items() if not isinstance(v, _Failure)},
+                errors={k: v.message for k, v in read.items() if isinstance(v, _Failure)},
             )
-        )
-        checks.append(
-            _judged("origin.aop", got("pull"), judge_origin_aop)
-            if baseline.aop_required
-            else _skipped("origin.aop", "--no-aop given")
-        )
-    if target.origin is None or options.client_cert_pem is None:
-        why = "no --origin given" if target.origin is None else "no --client-cert given"
-        checks.append(_skipped("origin.aop_client", why))
-    else:
-        checks.append(_judged("origin.aop_client", got("pull_client"), judge_origin_aop_client))
-    if facts is None:
-        zone_ids = dict.fromkeys((*ZONE_CHECK_IDS, "zone.aop_certificate"))  # until report.py lists the new id
-        checks += [_skipped(cid, "no --zone-id given") for cid in zone_ids]
-    else:
-        checks += judge_zone(facts, baseline, host)
-        checks.append(judge_zone_aop_certificate(facts, baseline, host, client_cert_pem=options.client_cert_pem))
+        return found
+
+    return jobs, facts
+
+
+def _as_evidence(name: str, read: Callable[[], Any]) -> Callable[[], Mapping[str, Any]]:
+    return lambda: {name: read()}
+
+
+def _judge_target(plan: Plan, evidence: Mapping[str, Any]) -> TargetReport:
+    checks = []
+    for spec in CHECKS:
+        why = spec.skip(plan)
+        if why is not None:
+            checks.append(Check(spec.id, Status.SKIPPED, detail=why))
+            continue
+        failure = next((evidence[n] for n in spec.needs(plan) if isinstance(evidence.get(n), _Failure)), None)
+        if failure is not None:
+            checks.append(Check(spec.id, Status.INCONCLUSIVE, observed=failure.observed, detail=failure.message))
+            continue
+        checks.append(spec.judge(plan, evidence))
+    target = plan.target
     origin = str(target.origin) if target.origin is not None else None
-    return TargetReport(host, tuple(checks), zone_id=options.zone_id, origin=origin)
+    return TargetReport(target.hostname, tuple(checks), zone_id=plan.options.zone_id, origin=origin)
 
 
 @dataclass(frozen=True)
 class _Failure:
-    """A job that raised: zone reads raise CloudflareError by design; a probe raising would be our bug."""
+    """A job that raised or did not finish: zone reads raise CloudflareError by design; a probe raising would be
+    our bug; a job the run's deadline overtook is "deadline reached"."""
 
     message: str
+    observed: str = "probe error"
 
 
-def _probe_jobs(
-    key: str, target: Target, baseline: Baseline, options: VerifyOptions, timeout: float
-) -> dict[tuple[str, str], Callable[[], Any]]:
-    """Every probe one target needs, keyed by (target key, probe name); nothing runs yet."""
-    host, edge = target.hostname, target.edge_endpoint
-    jobs: dict[tuple[str, str], Callable[[], Any]] = {}
-    for version in TlsVersion:
-        if version.rank <= baseline.min_tls.rank or version is TlsVersion.TLS_1_3:
-            jobs[key, f"tls{version.value}"] = partial(probes.probe_tls_version, edge, host, version, timeout=timeout)
-    jobs[key, "https"] = partial(probes.probe_https, edge, host, ca_pem=options.edge_ca_pem, timeout=timeout)
-    jobs[key, "redirect"] = partial(probes.probe_http_redirect, target.edge_http_endpoint, host, timeout=timeout)
-    if target.origin is not None:
-        origin = target.origin
-        jobs[key, "origin_cert"] = partial(probes.fetch_certificate, origin, host, timeout=timeout)
-        if baseline.aop_required:
-            jobs[key, "pull"] = partial(probes.probe_origin_pull, origin, host, timeout=timeout)
-        if options.client_cert_pem is not None:
-            jobs[key, "pull_client"] = partial(
-                probes.probe_origin_pull,
-                origin,
-                host,
-                client_cert_pem=options.client_cert_pem,
-                client_key_pem=options.client_key_pem,
-                timeout=timeout,
-            )
-    return jobs
+@dataclass(frozen=True)
+class _Job:
+    yields: tuple[str, ...]
+    run: Callable[[], Mapping[str, Any]]
+    target: str | None  # the plan key, None for a zone read (shared by a zone's targets)
 
 
-def _judged(check_id: str, outcome: Any, judge: Callable[[Any], Check]) -> Check:
-    if isinstance(outcome, _Failure):
-        return Check(check_id, Status.INCONCLUSIVE, observed="probe error", detail=outcome.message)
-    return judge(outcome)
+_NOT_RUN = _Failure(DEADLINE_REACHED, observed="not finished")
 
 
 def _describe(exc: BaseException) -> str:
@@ -460,17 +373,53 @@ def _describe(exc: BaseException) -> str:
     return f"unexpected {type(exc).__name__} (a bug in origin-tls: please report it)"
 
 
-def _run_all(jobs: Mapping[tuple[str, str], Callable[[], Any]], *, max_workers: int) -> dict[tuple[str, str], Any]:
-    """Run every job concurrently. A job that raises becomes a ``_Failure`` (zone reads raise; probes should not)."""
+#: Time allowed past the run's deadline for probes to notice it (each re-checks it before every read and write).
+_DEADLINE_GRACE = 0.5
+
+
+def _run_all(
+    jobs: Mapping[tuple[str, str], _Job],
+    *,
+    max_workers: int,
+    run_deadline: Deadline | None,
+    finished: Callable[[_Job], None],
+) -> dict[tuple[str, str], Any]:
+    """Run every job, at most ``max_workers`` at once; each job's evidence under (job key's first part, name).
+
+    A job that raises becomes a ``_Failure`` for each evidence it yields; one not started or not finished by the
+    run's deadline becomes "deadline reached" (the pool is then left to wind down without waiting: every probe is
+    bounded by the same deadline, so its threads end right after).
+    """
     results: dict[tuple[str, str], Any] = {}
     if not jobs:
         return results
-    with concurrent.futures.ThreadPoolExecutor(max_workers=min(max_workers, len(jobs))) as pool:
-        futures = {pool.submit(job): key for key, job in jobs.items()}
-        for future in concurrent.futures.as_completed(futures):
-            key = futures[future]
-            try:
-                results[key] = future.result()
-            except Exception as exc:  # recorded as data, judged inconclusive
-                results[key] = _Failure(_describe(exc))
+
+    def guarded(job: _Job) -> Mapping[str, Any]:
+        if run_deadline is not None and run_deadline.passed:
+            return dict.fromkeys(job.yields, _NOT_RUN)
+        return job.run()
+
+    pool = concurrent.futures.ThreadPoolExecutor(max_workers=min(max_workers, len(jobs)), thread_name_prefix="probe")
+    try:
+        futures = {pool.submit(guarded, job): key for key, job in jobs.items()}
+        wait = None if run_deadline is None else max(0.0, run_deadline.at - time.monotonic()) + _DEADLINE_GRACE
+        try:
+            for future in concurrent.futures.as_completed(futures, timeout=wait):
+                key = futures[future]
+                job = jobs[key]
+                try:
+                    produced = future.result()
+                    results.update(((key[0], name), produced[name]) for name in job.yields)
+                except Exception as exc:  # recorded as data, judged inconclusive
+                    results.update(((key[0], name), _Failure(_describe(exc))) for name in job.yields)
+                finished(job)
+        except concurrent.futures.TimeoutError:
+            for key, job in jobs.items():
+                for name in job.yields:
+                    results.setdefault((key[0], name), _NOT_RUN)
+    except BaseException:
+        # Ctrl-C / SIGTERM: never wait for probes still in flight (each would hold the exit up to its timeout).
+        pool.shutdown(wait=False, cancel_futures=True)
+        raise
+    pool.shutdown(wait=run_deadline is None, cancel_futures=True)
     return results

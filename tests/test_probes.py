@@ -5,11 +5,14 @@ Each "accepted"/"verified" case has a twin where the same probe must report the 
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import socket
 import ssl
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import TypeVar
 
 import pytest
@@ -31,7 +34,7 @@ from origin_tls.probes import (
 )
 from tests.peers import HOSTNAME
 from tests.peers.nginx import CommonSites, NginxServer
-from tests.peers.pki import TestPki
+from tests.peers.pki import IssuedCert, TestPki
 from tests.peers.tls_servers import HttpAnswerServer, PeerServer, Tarpit, client_auth_server, closed_port
 
 T = TypeVar("T")
@@ -532,3 +535,56 @@ def test_run_concurrently_keeps_order() -> None:
 
     assert run_concurrently(squares, max_workers=4) == [i * i for i in range(20)]
     assert run_concurrently([], max_workers=4) == []
+
+
+# --------------------------------------------------------------------------------------------------------------
+# TLS 1.3 post-handshake authentication (Apache's SSLVerifyClient per <Location>)
+
+
+class _PostHandshakeAuthServer(PeerServer):
+    """TLS 1.3 only; asks for a client certificate after reading the request (RFC 8446 section 4.6.2), like
+    Apache's per-<Location> SSLVerifyClient; answers 403 when the client did not offer post-handshake auth."""
+
+    def __init__(self, cert: IssuedCert, client_ca: Path) -> None:
+        super().__init__()
+        self.context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        self.context.minimum_version = self.context.maximum_version = ssl.TLSVersion.TLSv1_3
+        self.context.load_cert_chain(cert.chain_path, cert.key_path)
+        self.context.load_verify_locations(cafile=str(client_ca))
+        self.context.verify_mode = ssl.CERT_REQUIRED
+        self.context.post_handshake_auth = True
+
+    def handle(self, conn: socket.socket) -> None:
+        tls = self.context.wrap_socket(conn, server_side=True)
+        while b"\r\n\r\n" not in tls.recv(65536):
+            pass
+        try:
+            tls.verify_client_post_handshake()
+        except ssl.SSLError:  # the client did not offer it
+            tls.sendall(b"HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+            return
+        tls.sendall(b"HTTP/1.1 100 Continue\r\n\r\n")  # carries the CertificateRequest out
+        tls.settimeout(0.5)
+        with contextlib.suppress(TimeoutError):
+            tls.recv(1)  # processes the client's Certificate: raises (and alerts) without a valid one
+        if not tls.getpeercert():
+            return
+        tls.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 3\r\nConnection: close\r\n\r\nok\n")
+
+
+def test_post_handshake_auth_is_offered_so_a_per_request_check_refuses_or_accepts(pki: TestPki) -> None:
+    client, rogue = pki.client(), pki.rogue_client()
+    with _PostHandshakeAuthServer(pki.origin(HOSTNAME), pki.client_ca.cert_path) as server:
+        without = probe_origin_pull(server.endpoint, HOSTNAME, timeout=TIMEOUT)
+        authorised = probe_origin_pull(
+            server.endpoint, HOSTNAME, client_cert_pem=client.cert_pem, client_key_pem=client.key_pem, timeout=TIMEOUT
+        )
+        untrusted = probe_origin_pull(
+            server.endpoint, HOSTNAME, client_cert_pem=rogue.cert_pem, client_key_pem=rogue.key_pem, timeout=TIMEOUT
+        )
+
+    assert without.outcome is AopOutcome.REFUSED, without.detail
+    assert without.how == "tls-alert-after-handshake"
+    assert authorised.outcome is AopOutcome.ACCEPTED, authorised.detail
+    assert authorised.status == 200
+    assert untrusted.outcome is AopOutcome.REFUSED, untrusted.detail

@@ -1,0 +1,281 @@
+"""Pure parsers for what a peer sends: TLS handshake records and HTTP/1.1 answers, every one of them bounded.
+
+- :func:`parse_server_hello`: the protocol version a server selected, from the raw bytes of a handshake (the
+  evidence that a version was accepted even when the handshake is then aborted for a missing client certificate);
+- :func:`parse_handshake_certificate`: the server certificate of a cleartext (TLS 1.0-1.2) handshake;
+- :func:`read_http_answer`: status line, headers and the first bytes of the body, read through any ``recv``
+  callable, refusing (:class:`BoundExceeded`) a head past :data:`MAX_HEAD_BYTES` or :data:`MAX_HEADERS` lines;
+- the two ways a probe meets a bound: :class:`BoundExceeded` (bytes) and :class:`ProbeTimeout` (time).
+
+No I/O here: :mod:`origin_tls.tls_client` feeds these from sockets under a deadline.
+"""
+
+from __future__ import annotations
+
+import re
+import struct
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+
+__all__ = [
+    "MAX_BODY_BYTES",
+    "MAX_HANDSHAKE_BYTES",
+    "MAX_HEADERS",
+    "MAX_HEAD_BYTES",
+    "BoundExceeded",
+    "HttpAnswer",
+    "NotHttp",
+    "ProbeTimeout",
+    "ServerHello",
+    "parse_handshake_certificate",
+    "parse_http_head",
+    "parse_server_hello",
+    "read_http_answer",
+]
+
+#: Status line + headers: nginx's own default (large_client_header_buffers 4 x 8k) is far below; 64 KiB covers any
+#: real server and bounds a peer that never ends its headers.
+MAX_HEAD_BYTES = 64 * 1024
+#: Header lines: real answers carry a few dozen; nginx refuses requests past 100 headers too.
+MAX_HEADERS = 100
+#: Body bytes kept: the probes judge the status and headers, plus nginx's 400 page text (about 250 bytes). Reading
+#: stops here, it is not an error: the rest of the body is not evidence of anything.
+MAX_BODY_BYTES = 16 * 1024
+#: Bytes a server may send during a handshake: a chain of ten 4 KiB RSA certificates is 40 KiB; OpenSSL's own limit on
+#: a certificate list is 100 KiB (SSL_CTX_set_max_cert_list default).
+MAX_HANDSHAKE_BYTES = 256 * 1024
+
+_RECV = 16 * 1024
+
+
+class BoundExceeded(Exception):
+    """A peer sent more than a fixed bound allows; ``str()`` names the bound (for an ``inconclusive`` detail)."""
+
+
+class ProbeTimeout(TimeoutError):
+    """A probe's deadline passed; ``str()`` says which (its timeout, or the run's ``--deadline``)."""
+
+
+class NotHttp(ValueError):
+    """The answer does not start with an HTTP/1.x status line."""
+
+
+@dataclass(frozen=True)
+class HttpAnswer:
+    """An HTTP response as received: status, every header (name, value) in order, the first bytes of the body.
+
+    ``body_complete`` is False when the body was cut short (closed, reset, out of time) before its end or before
+    :data:`MAX_BODY_BYTES`: a judge that reads the body text must not take its absence as evidence.
+    """
+
+    status: int
+    headers: tuple[tuple[str, str], ...]
+    body: bytes
+    body_complete: bool = True
+
+    def all(self, name: str) -> tuple[str, ...]:
+        """Every value of header ``name`` (case-insensitive), in order."""
+        wanted = name.lower()
+        return tuple(value for key, value in self.headers if key.lower() == wanted)
+
+
+# --------------------------------------------------------------------------------------------------------------
+# HTTP/1.1 (RFC 9112 sections 4, 5, 6, 7.1)
+
+_STATUS_LINE = re.compile(rb"HTTP/(\d)\.(\d) (\d{3})(?: [^\r\n]*)?")
+# The header lines http.client (email.feedparser) takes as headers: a name of visible characters but ":" then ":".
+# A line that is neither that nor a continuation ends the headers, as it does for http.client (whose parsing the
+# earlier probes used: the verdicts on odd spellings must not change).
+_HEADER_LINE = re.compile(rb"[\x21-\x39\x3b-\x7e]*:")
+
+
+def parse_http_head(head: bytes) -> tuple[int, tuple[tuple[str, str], ...]]:
+    """Status and headers of an HTTP/1.x response head (the bytes before the blank line).
+
+    Values are kept as sent, leading spaces dropped (obs-fold continuation lines joined with CRLF, as http.client
+    does); :class:`NotHttp` when the first line is not an HTTP status line; :class:`BoundExceeded` past
+    :data:`MAX_HEADERS`.
+    """
+    lines = head.split(b"\r\n")
+    match = _STATUS_LINE.fullmatch(lines[0])
+    if match is None:
+        raise NotHttp(f"not an HTTP status line: {lines[0][:80]!r}")
+    headers: list[list[str]] = []
+    for line in lines[1:]:
+        if line[:1] in (b" ", b"\t") and headers:
+            headers[-1][1] += "\r\n" + line.decode("latin-1")
+            continue
+        if not _HEADER_LINE.match(line):
+            break
+        name, _, value = line.partition(b":")
+        headers.append([name.decode("latin-1"), value.lstrip(b" \t").decode("latin-1")])
+        if len(headers) > MAX_HEADERS:
+            raise BoundExceeded(f"more than {MAX_HEADERS} header lines in the answer")
+    return int(match.group(3)), tuple((name, value) for name, value in headers)
+
+
+def read_http_answer(recv: Callable[[int], bytes]) -> HttpAnswer:
+    """Read one HTTP/1.x answer through ``recv(n)`` (bytes, ``b""`` at the end of the stream).
+
+    The head must end within :data:`MAX_HEAD_BYTES` (else :class:`BoundExceeded`); informational 1xx answers are
+    skipped; the body is read by its Content-Length, chunked coding or until the close, and at most
+    :data:`MAX_BODY_BYTES` of it. Errors from ``recv`` while reading the head propagate (the caller's deadline, a
+    reset); while reading the body they end the body (``body_complete=False``): status and headers are the evidence.
+    """
+    buffer = bytearray()
+    while True:
+        end = buffer.find(b"\r\n\r\n")
+        if end < 0:
+            if len(buffer) > MAX_HEAD_BYTES:
+                raise BoundExceeded(f"the answer's status line and headers exceed {MAX_HEAD_BYTES // 1024} KiB")
+            if buffer.count(b"\r\n") > MAX_HEADERS + 1:  # endless short headers: the count bound comes first
+                raise BoundExceeded(f"more than {MAX_HEADERS} header lines in the answer")
+            chunk = recv(_RECV)
+            if not chunk:
+                raise ConnectionResetError("the server closed the connection before the end of the HTTP headers")
+            buffer.extend(chunk)
+            continue
+        if end > MAX_HEAD_BYTES:
+            raise BoundExceeded(f"the answer's status line and headers exceed {MAX_HEAD_BYTES // 1024} KiB")
+        status, headers = parse_http_head(bytes(buffer[:end]))
+        del buffer[: end + 4]
+        if 100 <= status < 200 and status != 101:
+            continue  # RFC 9110 section 15.2: an interim answer; the final one follows
+        body, complete = _read_body(recv, buffer, headers, status)
+        return HttpAnswer(status, headers, body, complete)
+
+
+def _read_body(
+    recv: Callable[[int], bytes], buffer: bytearray, headers: tuple[tuple[str, str], ...], status: int
+) -> tuple[bytes, bool]:
+    if status in (204, 304):
+        return b"", True
+    values = {name.lower(): value for name, value in headers}
+    chunked = "chunked" in values.get("transfer-encoding", "").lower()
+    length: int | None = None
+    if not chunked and values.get("content-length", "").strip().isdigit():
+        length = int(values["content-length"].strip())
+    wanted = MAX_BODY_BYTES if length is None else min(length, MAX_BODY_BYTES)
+    raw = buffer
+    try:
+        while True:
+            if chunked:
+                body, done = _dechunk(bytes(raw))
+                if done or len(body) >= MAX_BODY_BYTES:
+                    return body[:MAX_BODY_BYTES], True
+                if len(raw) > MAX_BODY_BYTES + MAX_HEAD_BYTES:
+                    return body, True  # chunk framing overhead itself is bounded
+            elif len(raw) >= wanted:
+                return bytes(raw[:wanted]), True
+            chunk = recv(_RECV)
+            if not chunk:
+                body = _dechunk(bytes(raw))[0] if chunked else bytes(raw)
+                return body[:wanted], length is None and not chunked
+            raw.extend(chunk)
+    except Exception:  # a torn body is reported as incomplete, the head stands
+        body = _dechunk(bytes(raw))[0] if chunked else bytes(raw)
+        return body[:wanted], False
+
+
+def _dechunk(data: bytes) -> tuple[bytes, bool]:
+    """The decoded prefix of a chunked body (RFC 9112 section 7.1) and whether its last chunk was seen."""
+    out = bytearray()
+    position = 0
+    while True:
+        line_end = data.find(b"\r\n", position)
+        if line_end < 0:
+            return bytes(out), False
+        size_text = data[position:line_end].split(b";", 1)[0].strip()
+        try:
+            size = int(size_text, 16)
+        except ValueError:
+            return bytes(out), True  # not chunked after all: keep what was decoded
+        if size == 0:
+            return bytes(out), True
+        start = line_end + 2
+        out.extend(data[start : start + size])
+        if len(data) < start + size + 2:
+            return bytes(out), False
+        position = start + size + 2
+
+
+# --------------------------------------------------------------------------------------------------------------
+# TLS handshake records (RFC 5246 sections 6.2, 7.4; RFC 8446 sections 4, 5.1)
+
+_VERSION_NAMES = {0x0301: "TLSv1", 0x0302: "TLSv1.1", 0x0303: "TLSv1.2", 0x0304: "TLSv1.3"}
+_SUPPORTED_VERSIONS = 43  # RFC 8446 section 4.2.1
+
+
+@dataclass(frozen=True)
+class ServerHello:
+    """The version a server selected in its ServerHello, named as ``ssl.SSLSocket.version()`` names it."""
+
+    version: str  # "TLSv1" .. "TLSv1.3", or "0x...." for a version this table does not know
+    legacy_version: int
+
+
+def _handshake_messages(data: bytes) -> Iterator[tuple[int, bytes]]:
+    """(type, body) of each cleartext handshake message in raw records; stops at ChangeCipherSpec (encrypted
+    after it) or at the first record that is not a handshake or alert."""
+    handshake = bytearray()
+    offset = 0
+    while offset + 5 <= len(data):
+        content_type, _version, length = struct.unpack("!BHH", data[offset : offset + 5])
+        fragment = data[offset + 5 : offset + 5 + length]
+        offset += 5 + length
+        if content_type == 22:
+            handshake.extend(fragment)
+        elif content_type != 21:  # change_cipher_spec (20), application data (23) or not TLS: stop here
+            break
+    position = 0
+    while position + 4 <= len(handshake):
+        message_type = handshake[position]
+        length = int.from_bytes(handshake[position + 1 : position + 4], "big")
+        body = bytes(handshake[position + 4 : position + 4 + length])
+        if len(body) < length:
+            return
+        position += 4 + length
+        yield message_type, body
+
+
+def parse_server_hello(data: bytes) -> ServerHello | None:
+    """The ServerHello in the raw bytes a server sent (None when there is none, or it is cut short).
+
+    RFC 5246 section 7.4.1.3: ``server_version`` is the version the server selected. RFC 8446 section 4.1.3: a TLS
+    1.3 server sets legacy_version 0x0303 and selects its version in the ``supported_versions`` extension (4.2.1).
+    A HelloRetryRequest has the same shape and selects the version the same way.
+    """
+    for message_type, body in _handshake_messages(data):
+        if message_type != 2:
+            continue
+        if len(body) < 38:
+            return None
+        legacy = int.from_bytes(body[0:2], "big")
+        session_id_length = body[34]
+        position = 35 + session_id_length + 3  # session id, cipher suite (2), compression method (1)
+        selected = legacy
+        if position + 2 <= len(body):
+            extensions_end = min(len(body), position + 2 + int.from_bytes(body[position : position + 2], "big"))
+            position += 2
+            while position + 4 <= extensions_end:
+                kind = int.from_bytes(body[position : position + 2], "big")
+                size = int.from_bytes(body[position + 2 : position + 4], "big")
+                if kind == _SUPPORTED_VERSIONS and size == 2:
+                    selected = int.from_bytes(body[position + 4 : position + 6], "big")
+                position += 4 + size
+        return ServerHello(_VERSION_NAMES.get(selected, f"0x{selected:04x}"), legacy)
+    return None
+
+
+def parse_handshake_certificate(data: bytes) -> bytes | None:
+    """The first certificate of a cleartext (TLS 1.0-1.2) Certificate handshake message in raw records.
+
+    RFC 5246 section 6.2 (records: type, version, length) and 7.4.2 (Certificate: 24-bit list length, then 24-bit
+    length + DER for each certificate). Handshake records after ChangeCipherSpec are encrypted and ignored.
+    """
+    for message_type, body in _handshake_messages(data):
+        if message_type == 11 and len(body) >= 6:
+            first = int.from_bytes(body[3:6], "big")
+            der = body[6 : 6 + first]
+            return der if len(der) == first and first > 0 else None
+    return None
