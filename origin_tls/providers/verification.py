@@ -17,7 +17,6 @@ Lifecycle (what the engine calls, ``reference/pulumi-without-cli.md`` §1.3-1.4)
 
 from __future__ import annotations
 
-import dataclasses
 import math
 import time
 import uuid
@@ -96,9 +95,6 @@ INPUT_FIELDS: tuple[str, ...] = (
 #: Outputs that must be secret in state (``additional_secret_outputs`` takes raw names for dynamic resources).
 SECRET_OUTPUTS: tuple[str, ...] = ("client_key_pem",)
 _DRIFT = "drift"
-#: ``VerifyOptions.deadline`` (a whole run's bound, frozen interface of issues 8-12) arrives with the engine branch;
-#: until it is merged the run is bounded by the per-operation ``timeout`` alone.
-_HAS_RUN_DEADLINE = "deadline" in {f.name for f in dataclasses.fields(VerifyOptions)}
 #: One observation's budget, in operation timeouts: connect, handshake, answer.
 RUN_DEADLINE_TIMEOUTS = 3
 
@@ -279,13 +275,12 @@ class HandshakeVerificationProvider(CloudflareAccess, dyn.ResourceProvider):
     """The provider behind :class:`HandshakeVerification`. Stateless between calls (thread-safe)."""
 
     def observe(self, spec: VerificationSpec) -> Report:
-        """One verification run, each operation bounded by the spec's timeout. The zone is read only with a
-        ``zone_id``, and then a token is required (:class:`MissingCredentials` names where to put it)."""
+        """One verification run, each probe bounded by the spec's timeout and the whole run by
+        ``RUN_DEADLINE_TIMEOUTS`` timeouts. The zone is read only with a ``zone_id``, and then a token is required
+        (:class:`MissingCredentials` names where to put it)."""
         token: str | None = None
-        options = spec.options
-        if _HAS_RUN_DEADLINE:
-            # Whatever the peers do (tarpit, trickle), one observation ends within this many timeouts.
-            options = replace(options, deadline=RUN_DEADLINE_TIMEOUTS * options.timeout)  # type: ignore[call-arg,unused-ignore]
+        # Whatever the peers do (tarpit, trickle), one observation ends within this many timeouts.
+        options = replace(spec.options, deadline=RUN_DEADLINE_TIMEOUTS * spec.options.timeout)
         if options.zone_id is not None:
             token = self.api_token("HandshakeVerification (zone_id is set, so the zone settings are read)")
             # The resource's own api_url wins; else the configured one (cloudflare:baseUrl -> e.g. the sandbox).

@@ -105,21 +105,13 @@ def _timed(call: Callable[[], Any]) -> tuple[float, Any]:
     return time.monotonic() - start, box.get("result")
 
 
-#: Against a trickler, each probe's bound comes from the verifier (issue 8, the engine branch); until that is merged
-#: a trickled read can outlive ``timeout``. Non-strict: the case passes (XPASS) as soon as the bound holds.
-TRICKLE = pytest.param(
-    "trickle",
-    marks=pytest.mark.xfail(reason="needs the verifier's per-probe deadline (issue 8, engine branch)", strict=False),
-)
-
-
 @pytest.fixture(autouse=True)
 def _fast_retries(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(verification, "RETRY_INTERVAL", 0.2)
     monkeypatch.setattr(verification, "PREVIEW_TIMEOUT", TIMEOUT)
 
 
-@pytest.mark.parametrize("behaviour", ["tarpit", TRICKLE])
+@pytest.mark.parametrize("behaviour", ["tarpit", "trickle"])
 def test_verification_calls_end_within_their_budget(behaviour: str) -> None:
     provider = HandshakeVerificationProvider()
     with hostile_peer(behaviour) as peer:
