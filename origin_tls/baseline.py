@@ -22,6 +22,7 @@ import idna
 from .errors import InvalidInput
 
 __all__ = [
+    "DEFAULT_API_URL",
     "DEFAULT_HSTS_MAX_AGE",
     "DEFAULT_MIN_DAYS_REMAINING",
     "DEFAULT_TIMEOUT",
@@ -49,6 +50,8 @@ __all__ = [
     "parse_zone_id",
 ]
 
+#: Cloudflare's v4 API base (the default ``--api-url``); here so that naming it needs neither httpx nor the client.
+DEFAULT_API_URL = "https://api.cloudflare.com/client/v4"
 #: One year: the HSTS preload list's minimum (hstspreload ``Bulk1Year``) and the value Cloudflare recommends.
 DEFAULT_HSTS_MAX_AGE = 31_536_000
 #: Seconds per network operation. Long enough for a slow edge, short enough that a preview stays fast.

@@ -18,6 +18,7 @@ from collections.abc import Sequence
 from typing import TextIO
 
 from .baseline import (
+    DEFAULT_API_URL,
     DEFAULT_HSTS_MAX_AGE,
     DEFAULT_MIN_DAYS_REMAINING,
     DEFAULT_TIMEOUT,
@@ -25,7 +26,6 @@ from .baseline import (
     parse_api_url,
     parse_timeout,
 )
-from .cloudflare import DEFAULT_API_URL
 from .errors import InvalidInput
 from .formats import (
     FORMATS,

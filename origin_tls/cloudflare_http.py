@@ -18,7 +18,7 @@ from typing import Any, NoReturn, TypeVar
 
 import httpx
 
-from .baseline import parse_timeout
+from .baseline import DEFAULT_API_URL, parse_timeout
 from .cloudflare_limits import (
     DEFAULT_MAX_ANSWER_BYTES,
     AnswerCompressed,
@@ -55,7 +55,6 @@ __all__ = [
     "ApiSession",
 ]
 
-DEFAULT_API_URL = "https://api.cloudflare.com/client/v4"
 #: Seconds per HTTP request (connect, write, read each). The API answers in well under a second when healthy.
 DEFAULT_API_TIMEOUT = 10.0
 #: Retries after the first try. Four tries ride out a short 5xx burst without stalling a deploy for minutes.

@@ -26,7 +26,6 @@ import tempfile
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from . import certs
 from .errors import InvalidInput
 from .report import Check, Report, Status, TargetReport
 from .verify import VerifyOptions
@@ -124,6 +123,8 @@ def certificate_expiry(report: Report, options: Sequence[VerifyOptions | None]) 
     only when the target pins ``origin_cert`` and ``origin.certificate`` passed, which proves the origin serves
     exactly that certificate; otherwise absent (the report does not carry the served certificate's expiry).
     """
+    from . import certs  # cryptography only for this format
+
     parsed: dict[str, float] = {}
 
     def not_after(pem: str) -> float:

@@ -37,8 +37,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from . import certs
 from .baseline import (
+    DEFAULT_API_URL,
     DEFAULT_HSTS_MAX_AGE,
     DEFAULT_MIN_DAYS_REMAINING,
     AopMode,
@@ -55,7 +55,6 @@ from .baseline import (
     parse_tls_version,
     parse_zone_id,
 )
-from .cloudflare import DEFAULT_API_URL
 from .errors import InvalidInput
 from .inventory_file import Shown, read_document, shown
 from .verify import Target, VerifyOptions
@@ -147,6 +146,8 @@ class _Files:
                 text = handle.read()
         except (OSError, UnicodeDecodeError):
             raise InvalidInput(field_name, path, "a readable PEM file") from None
+        from . import certs  # cryptography only when a PEM is named (import cost of a run without one)
+
         try:
             if kind == "key":
                 certs.load_private_key_pem(text)
@@ -287,6 +288,8 @@ class _Resolver:
             origin_ca, origin_cert, edge_ca, client_cert, client_key = (None if p is None else p.text for p in pems)
             if client_cert is not None and client_key is not None:  # once per pair, before anything is probed
                 cert_field, key_field = merged["client_cert"].field, merged["client_key"].field
+                from . import certs
+
                 try:
                     certs.check_key_pair(client_cert, client_key, cert_field=cert_field, key_field=key_field)
                 except InvalidInput as exc:  # the same rule, naming the file instead of the redacted key

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
-from .baseline import Baseline, Endpoint, TlsVersion, parse_timeout
+from .baseline import DEFAULT_API_URL, Baseline, Endpoint, TlsVersion, parse_timeout
 from .checks import CHECKS, PROBES, Plan
 from .checks_judges import (
     judge_edge_certificate,
@@ -72,9 +72,6 @@ NO_TOKEN = "no API token: set CLOUDFLARE_API_TOKEN (needs Zone Settings Read, SS
 #: Default bound on probes in flight across all targets (``VerifyOptions.concurrency``): each is one socket waiting
 #: on a peer, so threads are cheap; the bound keeps a fleet from opening hundreds of sockets at once against one edge.
 MAX_WORKERS = 64
-#: The API base (the same as ``cloudflare.DEFAULT_API_URL``, kept here so that verify does not import httpx
-#: unless a zone is read; tests/test_verify_registry.py keeps the two equal).
-DEFAULT_API_URL = "https://api.cloudflare.com/client/v4"
 
 
 def __getattr__(name: str) -> Any:

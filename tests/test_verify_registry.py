@@ -84,15 +84,26 @@ def test_the_api_default_is_the_api_clients() -> None:
     assert DEFAULT_API_URL == CLIENTS
 
 
-def test_importing_verify_imports_neither_httpx_nor_cryptography_nor_pulumi() -> None:
+@pytest.mark.parametrize(
+    ("module", "heavy"),
+    [
+        ("origin_tls.verify", []),
+        ("origin_tls.cli", []),  # `verify --help`, and any run without a zone or a PEM file
+        ("origin_tls.cloudflare", ["httpx"]),  # the twin: the probe of sys.modules does see an import
+        ("origin_tls.certs", ["cryptography"]),
+    ],
+)
+def test_verify_and_its_command_line_import_neither_httpx_nor_cryptography_nor_pulumi(
+    module: str, heavy: list[str]
+) -> None:
     code = (
-        "import sys, origin_tls.verify;"
+        f"import sys, {module};"
         "print(sorted(m for m in ('httpx', 'cryptography', 'pulumi', 'origin_tls.sandbox') if m in sys.modules))"
     )
     out = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT, env={**os.environ}
     ).stdout
-    assert out.strip() == "[]"
+    assert out.strip() == repr(heavy)
 
 
 # --------------------------------------------------------------------------------------------------------------
