@@ -213,7 +213,7 @@ def _render(report: Report, report_format: str, targets: Sequence[Target], *, st
     if report_format == "junit":
         return render_junit(report, timestamp=started, duration=duration)
     if report_format == "prometheus":
-        expiry = certificate_expiry(report, [target.options for target in targets])
+        expiry = certificate_expiry(report)
         return render_prometheus(report, run_timestamp=started, run_duration=duration, certificate_expiry=expiry)
     return render_table(report) + "\n"
 

@@ -28,7 +28,6 @@ from typing import Any
 
 from .errors import InvalidInput
 from .report import Check, Report, Status, TargetReport
-from .verify import VerifyOptions
 
 __all__ = [
     "FORMATS",
@@ -116,32 +115,14 @@ def render_junit(report: Report, *, timestamp: float | None = None, duration: fl
 # Prometheus
 
 
-def certificate_expiry(report: Report, options: Sequence[VerifyOptions | None]) -> list[dict[str, float]]:
+def certificate_expiry(report: Report) -> list[dict[str, float]]:
     """Per target (same order as ``report.targets``): ``{"client": ts, "origin": ts}`` expiry, POSIX seconds.
 
-    ``client``: the ``client_cert`` the target was verified with (the file's first certificate). ``origin``: known
-    only when the target pins ``origin_cert`` and ``origin.certificate`` passed, which proves the origin serves
-    exactly that certificate; otherwise absent (the report does not carry the served certificate's expiry).
+    ``origin``: the certificate the origin served (read from the pull's handshake, whatever its verdict: a monitor
+    wants the date of what is served); ``client``: the ``client_cert`` the target was verified with. A certificate
+    not seen (no ``--origin``, an unreachable origin, no client certificate) is absent.
     """
-    from . import certs  # cryptography only for this format
-
-    parsed: dict[str, float] = {}
-
-    def not_after(pem: str) -> float:
-        if pem not in parsed:
-            first = certs.load_pem_certificates(pem, field_name="certificate")[0]
-            parsed[pem] = first.not_valid_after_utc.timestamp()
-        return parsed[pem]
-
-    result = []
-    for target, own in zip(report.targets, options, strict=True):
-        expiry: dict[str, float] = {}
-        if own is not None and own.client_cert_pem is not None:
-            expiry["client"] = not_after(own.client_cert_pem)
-        if own is not None and own.origin_cert_pem is not None and _status(target, "origin.certificate") is Status.PASS:
-            expiry["origin"] = not_after(own.origin_cert_pem)
-        result.append(expiry)
-    return result
+    return [dict(target.certificate_expiry) for target in report.targets]
 
 
 def _status(target: TargetReport, check_id: str) -> Status | None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 __all__ = [
@@ -102,6 +102,10 @@ class TargetReport:
     checks: tuple[Check, ...]
     zone_id: str | None = None  # the zone read for this target's zone.* checks, if any
     origin: str | None = None  # HOST:PORT of the origin probed, if any
+    #: notAfter (POSIX seconds) of the certificates seen: ``origin`` (what the origin served, whatever its verdict)
+    #: and ``client`` (the AOP client certificate verified with). For monitoring (``--format prometheus``); not part
+    #: of the JSON contract, so neither serialised nor compared.
+    certificate_expiry: tuple[tuple[str, float], ...] = field(default=(), compare=False)
 
     @property
     def ok(self) -> bool:

@@ -17,6 +17,8 @@ where certificates are parsed (started in a background thread while the probes w
 from __future__ import annotations
 
 import concurrent.futures
+import contextlib
+import functools
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -24,6 +26,7 @@ from dataclasses import dataclass, field
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
+from . import probes
 from .baseline import DEFAULT_API_URL, Baseline, Endpoint, TlsVersion, parse_timeout
 from .checks import CHECKS, PROBES, Plan
 from .checks_judges import (
@@ -340,7 +343,38 @@ def _judge_target(plan: Plan, evidence: Mapping[str, Any]) -> TargetReport:
         checks.append(spec.judge(plan, evidence))
     target = plan.target
     origin = str(target.origin) if target.origin is not None else None
-    return TargetReport(target.hostname, tuple(checks), zone_id=plan.options.zone_id, origin=origin)
+    return TargetReport(
+        target.hostname,
+        tuple(checks),
+        zone_id=plan.options.zone_id,
+        origin=origin,
+        certificate_expiry=_certificate_expiry(plan, evidence),
+    )
+
+
+def _certificate_expiry(plan: Plan, evidence: Mapping[str, Any]) -> tuple[tuple[str, float], ...]:
+    """When the certificates seen expire: the one the origin served (from the pull's handshake) and the client's."""
+    served = evidence.get("origin.certificate")
+    der = served.certificate_der if isinstance(served, probes.CertificateFetch) else None
+    expiry = []
+    if der is not None:
+        from . import certs  # already imported by the origin.certificate judge
+
+        # Unparseable: origin.certificate says so; there is no date to monitor.
+        with contextlib.suppress(ValueError):
+            expiry.append(("origin", certs.load_certificate_der(der).not_valid_after_utc.timestamp()))
+    if plan.options.client_cert_pem is not None:
+        expiry.append(("client", _client_not_after(plan.options.client_cert_pem)))
+    return tuple(expiry)
+
+
+@functools.lru_cache(maxsize=64)
+def _client_not_after(cert_pem: str) -> float:
+    """The client certificate's notAfter, parsed once per certificate (a fleet shares a few). Certificate text
+    only, never the key."""
+    from . import certs
+
+    return certs.load_pem_certificates(cert_pem, field_name="client_cert")[0].not_valid_after_utc.timestamp()
 
 
 @dataclass(frozen=True)

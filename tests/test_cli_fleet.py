@@ -262,7 +262,8 @@ def test_prometheus_output_for_the_textfile_collector(fleet: Fleet, tmp_path: Pa
         (s.labels["hostname"], s.labels["certificate"])
         for s in families["origin_tls_certificate_expiry_timestamp_seconds"].samples
     }
-    assert expiry == {(HOSTS[0], "client"), (HOSTS[1], "client")}
+    # The origin's from what it served; none for the unreachable one (nothing served), the client's for both.
+    assert expiry == {(HOSTS[0], "origin"), (HOSTS[0], "client"), (HOSTS[1], "client")}
     assert families["origin_tls_run_duration_seconds"].samples[0].value > 0
 
 

@@ -17,8 +17,6 @@ from prometheus_client.parser import text_string_to_metric_families
 from origin_tls import formats
 from origin_tls.formats import certificate_expiry, render_junit, render_prometheus, write_atomic
 from origin_tls.report import Check, Report, Status, TargetReport
-from origin_tls.verify import VerifyOptions
-from tests.peers.pki import TestPki
 
 SCHEMA = xmlschema.XMLSchema(Path(__file__).parent / "data" / "junit.xsd")
 HOSTILE = "peer said <b>\"no\" & 'bye'</b>\x00\x07\x1b[31m\ud800\nsecond line"
@@ -152,22 +150,11 @@ def test_a_hostname_verified_twice_is_one_series_with_its_worst_status() -> None
     assert alone["origin_tls_target_ok"] == [({"hostname": "app.example.com"}, 1.0)]
 
 
-def test_certificate_expiry_from_the_client_file_and_from_a_pin_the_origin_was_proven_to_serve(tmp_path: Path) -> None:
-    pki = TestPki(tmp_path)
-    client, origin = pki.client(), pki.origin("app.example.com", days=90)
-    options = VerifyOptions(
-        client_cert_pem=client.cert_pem, client_key_pem=client.key_pem, origin_cert_pem=origin.cert_pem
-    )
-    served = TargetReport("app.example.com", (Check("origin.certificate", Status.PASS),))
-    (expiry,) = certificate_expiry(Report((served,)), [options])
-    assert expiry == {
-        "client": client.certificate.not_valid_after_utc.timestamp(),
-        "origin": origin.certificate.not_valid_after_utc.timestamp(),
-    }
-    # The twin: when the origin was not proven to serve the pin, its expiry is not claimed.
-    drifted = TargetReport("app.example.com", (Check("origin.certificate", Status.FAIL),))
-    assert certificate_expiry(Report((drifted,)), [options]) == [{"client": expiry["client"]}]
-    assert certificate_expiry(Report((drifted,)), [None]) == [{}]
+def test_certificate_expiry_is_what_the_report_saw_of_each_target() -> None:
+    seen = TargetReport("app.example.com", (), certificate_expiry=(("origin", 1_800_000_000.0), ("client", 1.9e9)))
+    unseen = TargetReport("www.example.com", ())  # the twin: no origin probed, no client certificate
+    assert certificate_expiry(Report((seen, unseen))) == [{"origin": 1_800_000_000.0, "client": 1.9e9}, {}]
+    assert "certificate_expiry" not in Report((seen,)).to_dict()["targets"][0]  # not part of the JSON contract
 
 
 # ---------------------------------------------------------------------------------------------------------------

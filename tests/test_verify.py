@@ -14,6 +14,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from cryptography import x509
 
 from origin_tls.baseline import AopMode, Baseline, Endpoint, HstsPolicy, TlsVersion
 from origin_tls.report import ZONE_CHECK_IDS, Status, TargetReport
@@ -199,6 +200,26 @@ def test_authorised_client_accepted_rogue_client_refused(world: World) -> None:
     refused = _only_failures(world, world.target(), client_cert_pem=rogue.cert_pem, client_key_pem=rogue.key_pem)
     assert accepted == {}
     assert refused == {"origin.aop_client": Status.FAIL}
+
+
+def test_the_report_keeps_when_the_served_and_the_client_certificates_expire(world: World) -> None:
+    # Given an origin serving a 5-day certificate and a client certificate
+    client = world.pki.client()
+    options = world.options(client_cert_pem=client.cert_pem, client_key_pem=client.key_pem)
+    (seen,) = verify([world.target(origin="expiring")], Baseline(), options).targets
+    pem = world.origins["expiring"].cert_path.read_bytes()
+    served = x509.load_pem_x509_certificate(pem).not_valid_after_utc.timestamp()
+    # Then both dates are the real ones (for --format prometheus), whatever the verdict (origin.certificate fails)
+    assert dict(seen.certificate_expiry) == {
+        "origin": served,
+        "client": client.certificate.not_valid_after_utc.timestamp(),
+    }
+    assert seen.check("origin.certificate").status is Status.FAIL
+    # The twin: an unreachable origin served nothing, so no origin date is claimed
+    (unseen,) = verify(
+        [Target(HOST, edge=world.edges["good"].endpoint, origin=closed_port())], Baseline(), options
+    ).targets
+    assert dict(unseen.certificate_expiry).keys() == {"client"}
 
 
 def test_no_aop_skips_the_origin_pull_check(world: World) -> None:
