@@ -37,6 +37,7 @@ __all__ = [
     "parse_aop_mode",
     "parse_api_url",
     "parse_baseline",
+    "parse_deadline",
     "parse_endpoint",
     "parse_hostname",
     "parse_hostnames",
@@ -280,15 +281,31 @@ def parse_validity_days(value: object, *, field_name: str = "validity_days") -> 
     return days
 
 
+#: Longest --timeout: one probe (a handshake and one answer) that needs more is not an origin worth waiting for.
+MAX_TIMEOUT = 300.0
+#: Longest --deadline: a whole run, a large fleet included (1,000 targets take seconds; a day bounds a typo).
+MAX_DEADLINE = 86_400.0
+
+
 def parse_timeout(value: object, *, field_name: str = "timeout") -> float:
-    allowed = "a number of seconds greater than 0 and at most 300"
+    """Seconds for one probe (or one API call): greater than 0, at most :data:`MAX_TIMEOUT`."""
+    return _seconds(value, field_name, MAX_TIMEOUT)
+
+
+def parse_deadline(value: object, *, field_name: str = "deadline") -> float:
+    """Seconds for a whole run: greater than 0, at most :data:`MAX_DEADLINE`."""
+    return _seconds(value, field_name, MAX_DEADLINE)
+
+
+def _seconds(value: object, field_name: str, most: float) -> float:
+    allowed = f"a number of seconds greater than 0 and at most {most:g}"
     if isinstance(value, bool):
         raise InvalidInput(field_name, value, allowed)
     try:
         seconds = float(value)  # type: ignore[arg-type]
     except (TypeError, ValueError):
         raise InvalidInput(field_name, value, allowed) from None
-    if not (math.isfinite(seconds) and 0 < seconds <= 300):
+    if not (math.isfinite(seconds) and 0 < seconds <= most):
         raise InvalidInput(field_name, value, allowed)
     return seconds
 

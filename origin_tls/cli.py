@@ -24,6 +24,7 @@ from .baseline import (
     DEFAULT_TIMEOUT,
     Baseline,
     parse_api_url,
+    parse_deadline,
     parse_timeout,
 )
 from .errors import InvalidInput
@@ -125,7 +126,7 @@ def _build(args: argparse.Namespace) -> tuple[list[Target], VerifyOptions, Basel
     options = VerifyOptions(
         api_url=_api_url(args.api_url),
         timeout=parse_timeout(args.timeout, field_name="--timeout"),
-        deadline=None if args.deadline is None else parse_timeout(args.deadline, field_name="--deadline"),
+        deadline=None if args.deadline is None else parse_deadline(args.deadline, field_name="--deadline"),
         concurrency=_concurrency(args.concurrency),
     )
     flags = {

@@ -27,7 +27,7 @@ from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from . import probes
-from .baseline import DEFAULT_API_URL, Baseline, Endpoint, TlsVersion, parse_timeout
+from .baseline import DEFAULT_API_URL, Baseline, Endpoint, TlsVersion, parse_deadline, parse_timeout
 from .checks import CHECKS, PROBES, Plan
 from .checks_judges import (
     judge_edge_certificate,
@@ -155,7 +155,7 @@ def _resolve(
         raise InvalidInput("targets", [], "at least one hostname")
     parse_timeout(options.timeout)
     if options.deadline is not None:
-        parse_timeout(options.deadline, field_name="deadline")
+        parse_deadline(options.deadline, field_name="deadline")
     if isinstance(options.concurrency, bool) or not isinstance(options.concurrency, int) or options.concurrency < 1:
         raise InvalidInput("concurrency", options.concurrency, "a whole number of at least 1")
     checked: dict[int, tuple[Any, Any]] = {}  # by identity: a fleet shares a few option sets between many targets

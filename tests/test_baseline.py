@@ -17,6 +17,7 @@ from origin_tls.baseline import (
     TlsVersion,
     parse_aop_mode,
     parse_baseline,
+    parse_deadline,
     parse_endpoint,
     parse_hostname,
     parse_hostnames,
@@ -121,6 +122,16 @@ def test_timeout_refused(value: object) -> None:
 
 def test_timeout_accepted() -> None:
     assert parse_timeout("0.5") == 0.5
+
+
+def test_a_run_deadline_may_outlast_a_probe_timeout_but_not_a_day() -> None:
+    # A fleet's run takes longer than one probe may: 3,600 s is no timeout but a fine deadline.
+    assert parse_deadline("3600") == 3600.0
+    with pytest.raises(InvalidInput, match="timeout must be a number of seconds greater than 0 and at most 300"):
+        parse_timeout("3600")
+    for value in ("0", "86401", "nan", True):
+        with pytest.raises(InvalidInput, match="deadline must be a number of seconds greater than 0 and at most 86400"):
+            parse_deadline(value)
 
 
 def test_hostnames() -> None:
