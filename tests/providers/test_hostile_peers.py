@@ -3,9 +3,8 @@ and one that trickles a byte at a time without ever finishing a TLS record.
 
 Bound (a correctness bound, generous on a slow machine): ``3 x timeout + settle_seconds + 1 s`` per call, for
 ``check`` (the preview's observation), ``diff``, ``read``, ``create``/``update`` (settling) of the verification, and
-``create`` of the proof pull. These rest on the verifier's own bounds (issue 8, the engine branch: per-probe
-deadlines against tricklers, a run-level ``deadline``); the tarpit cases hold already, the trickle cases may only go
-fully green once that branch is merged.
+``create`` of the proof pull. These rest on the verifier's own bounds (issue 8: per-probe deadlines against
+tricklers, a run-level ``deadline``).
 """
 
 from __future__ import annotations
