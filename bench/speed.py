@@ -83,13 +83,22 @@ class Figure:
     goal_met: bool
 
 
-def _measure_case(bed: Bed, case: Case, *, python: str, tree: Path, repeat: int, inventory: Path | None) -> Figure:
+def _measure_case(
+    bed: Bed,
+    case: Case,
+    *,
+    python: str,
+    tree: Path,
+    repeat: int,
+    inventory: Path | None,
+    extra_args: Sequence[str] = (),
+) -> Figure:
     names = hostnames(case.hosts)
     env = child_env(tree)
     runs: list[ChildRun] = []
     counts: list[Counts] = []
     for _ in range(repeat):
-        argv = verify_command(bed, names, python=python, inventory=inventory)
+        argv = verify_command(bed, names, python=python, inventory=inventory, extra=extra_args)
         bed.reset()
         run = checked(run_child(argv, env=env, cwd=tree), names)
         count = bed.counts()
@@ -196,6 +205,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--baseline", type=Path, metavar="FILE", help="a previous --json file, shown as a 'before' column"
     )
+    parser.add_argument(
+        "--verify-args",
+        default="",
+        metavar="ARGS",
+        help="extra verify options for every measured run, e.g. '--concurrency 256' (one string, split on spaces)",
+    )
     args = parser.parse_args(argv)
     tree = args.tree.resolve()
     wanted = {int(n) for n in args.only.split(",")}
@@ -225,7 +240,15 @@ def main(argv: Sequence[str] | None = None) -> int:
                           " of httpx/pulumi/grpc/uvicorn/sandbox")  # fmt: skip
                 for case in (c for c in cases if c.one_way_ms == one_way):
                     repeat = args.big_repeat if case.hosts >= 1000 else args.repeat
-                    figure = _measure_case(bed, case, python=args.python, tree=tree, repeat=repeat, inventory=inventory)
+                    figure = _measure_case(
+                        bed,
+                        case,
+                        python=args.python,
+                        tree=tree,
+                        repeat=repeat,
+                        inventory=inventory,
+                        extra_args=args.verify_args.split(),
+                    )
                     figures.append(figure)
                     print(
                         f"  {case.label}: wall {figure.wall_all} s, CPU {figure.cpu_s:.2f} s "
