@@ -26,6 +26,7 @@ from origin_tls.baseline import (
     HstsPolicy,
     KeyType,
     parse_aop_mode,
+    parse_api_url,
     parse_endpoint,
     parse_hostnames,
     parse_hsts_max_age,
@@ -200,8 +201,10 @@ def plan_origin_protection(args: OriginProtectionArgs) -> Plan:
         preload=_bool(args.hsts_preload, "hsts_preload"),
     )
     baseline = Baseline(min_tls=parse_tls_version(args.min_tls), hsts=hsts, aop=aop)
-    for name in ("rotation", "client_rotation", "api_url", "nginx_upstream"):
+    for name in ("rotation", "client_rotation", "nginx_upstream"):
         _optional_text(getattr(args, name), name)
+    if args.api_url is not None:
+        parse_api_url(args.api_url, field_name="api_url")  # the token never in clear over a network
     _bool(args.strict, "strict")
     settle = parse_timeout(args.settle_seconds, field_name="settle_seconds") if args.settle_seconds else 0.0
     return Plan(

@@ -21,7 +21,7 @@ from typing import Any
 from pulumi.dynamic import CheckFailure, CheckResult, ConfigureRequest
 from pulumi.output import Unknown
 
-from ..cloudflare import DEFAULT_API_URL
+from ..baseline import DEFAULT_API_URL, parse_api_url
 from ..errors import InvalidInput, OriginTlsError
 
 __all__ = [
@@ -35,6 +35,7 @@ __all__ = [
     "check_fields",
     "has_unknowns",
     "inputs_of",
+    "optional_api_url",
     "whole",
 ]
 
@@ -110,6 +111,14 @@ class CloudflareAccess:
         if isinstance(explicit, str) and explicit.strip():
             return explicit.strip()
         return self._api_url or os.environ.get(API_URL_ENV, "").strip() or DEFAULT_API_URL
+
+
+def optional_api_url(value: object) -> str | None:
+    """A resource's ``api_url``: absent (the provider's configured one), else :func:`baseline.parse_api_url`'s rule:
+    ``https://``, or ``http://`` only to a loopback host, so the token never travels in clear over a network."""
+    if value is None:
+        return None
+    return parse_api_url(value, field_name="api_url")
 
 
 def has_unknowns(value: object) -> bool:

@@ -24,7 +24,7 @@ from ..baseline import parse_zone_id
 from ..cloudflare import CloudflareClient
 from ..errors import InvalidInput, OriginTlsError
 from . import verification as _verification
-from ._common import CloudflareAccess, check_fields, has_unknowns
+from ._common import CloudflareAccess, check_fields, has_unknowns, optional_api_url
 from .pull_proof import _settle
 from .verification import parse_probe_hostnames
 
@@ -39,14 +39,6 @@ def _certificate_id(value: object) -> str:
     return value.strip()
 
 
-def _api_url(value: object) -> str | None:
-    if value is None:
-        return None
-    if not isinstance(value, str) or not value.strip():
-        raise InvalidInput("api_url", value, "an https:// URL")
-    return value.strip()
-
-
 def _optional_hostnames(value: object) -> tuple[str, ...] | None:
     return None if value is None else parse_probe_hostnames(value)
 
@@ -55,7 +47,7 @@ _PARSERS: dict[str, Any] = {
     "zone_id": parse_zone_id,
     "certificate_id": _certificate_id,
     "hostnames": _optional_hostnames,
-    "api_url": _api_url,
+    "api_url": optional_api_url,
     "settle_seconds": _settle,
 }
 _FIELDS = tuple(_PARSERS)

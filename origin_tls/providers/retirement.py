@@ -32,7 +32,7 @@ import pulumi.dynamic as dyn
 
 from ..cloudflare import CloudflareClient
 from ..errors import InvalidInput, NotFoundError
-from ._common import CloudflareAccess, check_fields, has_unknowns
+from ._common import CloudflareAccess, check_fields, has_unknowns, optional_api_url
 
 __all__ = ["OriginCertificateRetirement", "OriginCertificateRetirementProvider"]
 
@@ -45,15 +45,7 @@ def _certificate_id(value: object) -> str:
     return value.strip()
 
 
-def _api_url(value: object) -> str | None:
-    if value is None:
-        return None
-    if not isinstance(value, str) or not value.strip():
-        raise InvalidInput("api_url", value, "an https:// URL")
-    return value.strip()
-
-
-_PARSERS: dict[str, Any] = {"certificate_id": _certificate_id, "api_url": _api_url}
+_PARSERS: dict[str, Any] = {"certificate_id": _certificate_id, "api_url": optional_api_url}
 
 
 def _ids(value: object) -> list[str]:

@@ -45,7 +45,7 @@ from ..baseline import (
 from ..errors import InvalidInput, OriginTlsError
 from ..report import Report, Status
 from ..verify import Target, VerifyOptions, verify
-from ._common import CloudflareAccess, MissingCredentials, has_unknowns, inputs_of
+from ._common import CloudflareAccess, MissingCredentials, has_unknowns, inputs_of, optional_api_url
 
 __all__ = [
     "DEFAULT_SETTLE_SECONDS",
@@ -161,14 +161,6 @@ def _settle(value: object) -> float:
     return seconds
 
 
-def _api_url(value: object) -> str | None:
-    if value is None:
-        return None
-    if not isinstance(value, str) or not value.strip().startswith(("https://", "http://")):
-        raise InvalidInput("api_url", value, "an https:// URL (http:// only on loopback)")
-    return value.strip()
-
-
 def parse_probe_hostnames(value: object) -> tuple[str, ...]:
     # The component's own parser (wildcards allowed), so that a hostname wired from an Output is refused here with
     # the message construction gives; then wildcards, which can be certified but not connected to.
@@ -196,7 +188,7 @@ _FIELD_PARSERS: dict[str, Any] = {
     "edge_ca_pem": lambda v: _optional_certs(v, "edge_ca_pem"),
     "client_cert_pem": lambda v: _optional_certs(v, "client_cert_pem"),
     "client_key_pem": lambda v: _optional_key(v, "client_key_pem"),
-    "api_url": _api_url,
+    "api_url": optional_api_url,
     "timeout": lambda v: parse_timeout(DEFAULT_TIMEOUT if v is None else v),
     "settle_seconds": _settle,
     "strict": lambda v: _bool(v, "strict", False),

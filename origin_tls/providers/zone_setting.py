@@ -19,7 +19,7 @@ import pulumi.dynamic as dyn
 from ..baseline import parse_zone_id
 from ..cloudflare import CloudflareClient
 from ..errors import InvalidInput
-from ._common import CloudflareAccess, check_fields
+from ._common import CloudflareAccess, check_fields, optional_api_url
 
 __all__ = ["INPUT_FIELDS", "ZoneSettingPin", "ZoneSettingPinProvider", "parse_setting_id"]
 
@@ -41,19 +41,11 @@ def _parse_value(value: object) -> str:
     return value.strip()
 
 
-def _parse_api_url(value: object) -> str | None:
-    if value is None:
-        return None
-    if not isinstance(value, str) or not value.strip():
-        raise InvalidInput("api_url", value, "an https:// URL")
-    return value.strip()
-
-
 _PARSERS: dict[str, Any] = {
     "zone_id": parse_zone_id,
     "setting_id": parse_setting_id,
     "value": _parse_value,
-    "api_url": _parse_api_url,
+    "api_url": optional_api_url,
 }
 
 

@@ -318,6 +318,7 @@ def test_token_walker_finds_a_planted_token(monitor: SecretAwareMonitor) -> None
         ({"origin": "origin.example.com:70000"}, "origin"),
         ({"verify_timeout": 0}, "verify_timeout"),
         ({"nginx_certificate_path": "relative.pem"}, "certificate_path"),
+        ({"api_url": "http://api.example.com/client/v4"}, "api_url"),  # the token would travel in clear
     ],
 )
 def test_invalid_args_fail_at_construction_and_register_nothing(
@@ -342,6 +343,7 @@ def test_valid_twin_of_the_refused_args_constructs(monitor: SecretAwareMonitor) 
         hsts_max_age=31536000,
         origin="origin.example.com:8443",
         verify_timeout=2,
+        api_url="http://127.0.0.1:8080/client/v4",  # loopback (a sandbox): http:// is allowed there
     )
     assert result["ok"] is True
     assert unwrap(_children(monitor, name)["verification"].inputs)["origin"] == "origin.example.com:8443"

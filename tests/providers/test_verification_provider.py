@@ -128,6 +128,17 @@ def test_create_does_not_wait_beyond_the_settle_time(sandbox: Sandbox, monkeypat
 # -- check -----------------------------------------------------------------------------------------------------
 
 
+@pytest.mark.parametrize(
+    ("api_url", "refused"),
+    [("http://api.example.com/client/v4", True), ("ftp://127.0.0.1/", True), ("http://127.0.0.1:9/client/v4", False)],
+)
+def test_check_refuses_an_api_url_that_would_send_the_token_in_clear(
+    sandbox: Sandbox, api_url: str, refused: bool
+) -> None:
+    result = _provider(sandbox).check({}, verification_props(sandbox, api_url=api_url))
+    assert [f.property for f in result.failures] == (["api_url"] if refused else [])
+
+
 def test_check_reports_one_failure_per_bad_field(sandbox: Sandbox) -> None:
     bad = verification_props(
         sandbox, min_tls="0.9", hostnames=[], timeout=-1.0, aop="sometimes", origin="host:0", strict="yes"
