@@ -29,18 +29,6 @@ from typing import TYPE_CHECKING, Any
 from . import probes
 from .baseline import DEFAULT_API_URL, Baseline, Endpoint, TlsVersion, parse_deadline, parse_timeout
 from .checks import CHECKS, PROBES, Plan
-from .checks_judges import (
-    judge_edge_certificate,
-    judge_edge_hsts,
-    judge_edge_origin_pull,
-    judge_https_redirect,
-    judge_min_tls_version,
-    judge_origin_aop,
-    judge_origin_aop_client,
-    judge_origin_certificate,
-    judge_origin_min_tls_version,
-    judge_tls_1_3,
-)
 from .errors import CloudflareError, InvalidInput
 from .report import Check, Report, Status, TargetReport
 from .tls_client import build_client_contexts
@@ -57,16 +45,6 @@ __all__ = [
     "NO_TOKEN",
     "Target",
     "VerifyOptions",
-    "judge_edge_certificate",
-    "judge_edge_hsts",
-    "judge_edge_origin_pull",
-    "judge_https_redirect",
-    "judge_min_tls_version",
-    "judge_origin_aop",
-    "judge_origin_aop_client",
-    "judge_origin_certificate",
-    "judge_origin_min_tls_version",
-    "judge_tls_1_3",
     "verify",
 ]
 
@@ -75,16 +53,6 @@ NO_TOKEN = "no API token: set CLOUDFLARE_API_TOKEN (needs Zone Settings Read, SS
 #: Default bound on probes in flight across all targets (``VerifyOptions.concurrency``): each is one socket waiting
 #: on a peer, so threads are cheap; the bound keeps a fleet from opening hundreds of sockets at once against one edge.
 MAX_WORKERS = 64
-
-
-def __getattr__(name: str) -> Any:
-    # verify.ZoneFacts and verify.judge_zone (from zone.py, which imports the API client and httpx) still resolve,
-    # on demand only; they are no longer in __all__.
-    if name in ("ZoneFacts", "judge_zone"):
-        from . import zone
-
-        return getattr(zone, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 @dataclass(frozen=True)

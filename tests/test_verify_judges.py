@@ -8,9 +8,7 @@ from __future__ import annotations
 import pytest
 
 from origin_tls.baseline import AopMode, Baseline, HstsPolicy, TlsVersion
-from origin_tls.probes import AopOutcome, HttpsResult, PullResult, RedirectResult, TlsOutcome, VersionResult
-from origin_tls.report import Status
-from origin_tls.verify import (
+from origin_tls.checks_judges import (
     judge_edge_certificate,
     judge_edge_hsts,
     judge_https_redirect,
@@ -19,6 +17,8 @@ from origin_tls.verify import (
     judge_origin_aop_client,
     judge_tls_1_3,
 )
+from origin_tls.probes import AopOutcome, HttpsResult, PullResult, RedirectResult, TlsOutcome, VersionResult
+from origin_tls.report import Status
 from origin_tls.zone import ZoneFacts, judge_zone
 
 A, R, C, U = TlsOutcome.ACCEPTED, TlsOutcome.REFUSED, TlsOutcome.CLIENT_CANNOT_OFFER, TlsOutcome.UNREACHABLE
