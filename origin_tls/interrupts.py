@@ -15,8 +15,8 @@ How, and why this way:
   ``--timeout`` (for ever against a peer that trickles, before issue 8). When :func:`handle_interrupts` runs as the
   program (``hard_exit``), the first signal also arms a daemon timer: if the process is still there
   :data:`GRACE_SECONDS` later, it writes the message and leaves with ``os._exit(130)``, abandoning the workers.
-  They hold sockets and memory only; the kernel reclaims both. Nothing of theirs is on disk (the client key's
-  temporary directory exists only while OpenSSL reads it, before any connection).
+  They hold sockets and memory only; the kernel reclaims both. Nothing of theirs is on disk (the client key reaches
+  OpenSSL through an in-memory file, once per run, before any connection).
 - A signal the parent set to be ignored (``nohup``, a background job's SIGINT) stays ignored: POSIX shells rely on
   it. A second signal during the unwinding does not raise again (that would be the traceback we promise not to
   print); the timer is already running.
