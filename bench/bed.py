@@ -5,6 +5,7 @@
   apart from the TLS ones);
 - origin: ``*.bench.test`` with an Origin-CA-like certificate (``TestPki.origin``: Cloudflare's O/OU, SANs
   ``bench.test`` and ``*.bench.test``), ``ssl_verify_client on`` against the client CA (Authenticated Origin Pulls);
+  ``origins=N`` gives it N such listeners (one port each, one nginx process: :attr:`Bed.origins`), for fleets;
 - every PEM a user would hand ``verify`` written to files (edge CA, origin CA, client certificate and key);
 - optionally a :class:`~bench.latency_proxy.LatencyProxy` in front of each listener (``one_way_ms``).
 
@@ -24,7 +25,7 @@ from types import TracebackType
 
 from bench.latency_proxy import LatencyProxy, ProxyCounts
 from origin_tls.baseline import Endpoint
-from tests.peers.nginx import HttpSite, NginxServer, free_port
+from tests.peers.nginx import HttpSite, NginxServer, TlsSite, free_port
 from tests.peers.pki import TestPki
 
 __all__ = ["DOMAIN", "Bed", "Counts", "hostnames"]
@@ -68,6 +69,7 @@ class _Role:
     name: str
     server: NginxServer
     status: _StatusSite
+    listeners: list[TlsSite | HttpSite] = field(default_factory=list)  # what verify connects to; the first proxied
     endpoint: Endpoint = field(default_factory=lambda: Endpoint("127.0.0.1", 0))
     proxy: LatencyProxy | None = None
     status_reads: int = 0
@@ -125,9 +127,24 @@ class Files:
 
 
 class Bed:
-    """``with Bed(one_way_ms=25) as bed:`` then point ``verify`` at ``bed.edge``, ``bed.edge_http``, ``bed.origin``."""
+    """``with Bed(one_way_ms=25) as bed:`` then point ``verify`` at ``bed.edge``, ``bed.edge_http``, ``bed.origin``.
 
-    def __init__(self, directory: Path | None = None, *, one_way_ms: float = 0.0, tcp_handshake: bool = True) -> None:
+    ``origins``: how many origin listeners (:attr:`origins`; :attr:`origin` is the first), all in the one origin
+    nginx process, so :meth:`counts` adds up their connections. Several origins go without the relay.
+    """
+
+    def __init__(
+        self,
+        directory: Path | None = None,
+        *,
+        one_way_ms: float = 0.0,
+        tcp_handshake: bool = True,
+        origins: int = 1,
+    ) -> None:
+        if origins < 1:
+            raise ValueError("origins must be at least 1")
+        if origins > 1 and one_way_ms > 0:
+            raise ValueError("the relay goes in front of one origin only: several origins need one_way_ms=0")
         self._stack = contextlib.ExitStack()
         if directory is None:
             directory = Path(self._stack.enter_context(tempfile.TemporaryDirectory(prefix="origin-tls-bed-")))
@@ -146,13 +163,18 @@ class Bed:
         )
         self._roles: dict[str, _Role] = {}
         edge = self._role("edge")
-        edge.endpoint = edge.server.add_tls_site(f"*.{DOMAIN}", cert=edge_cert, sts=[STS]).endpoint
+        edge.listeners.append(edge.server.add_tls_site(f"*.{DOMAIN}", cert=edge_cert, sts=[STS]))
         edge_http = self._role("edge_http")
-        edge_http.endpoint = edge_http.server.add_http_site(redirect=True).endpoint
+        edge_http.listeners.append(edge_http.server.add_http_site(redirect=True))
         origin = self._role("origin")
-        origin.endpoint = origin.server.add_tls_site(
-            f"*.{DOMAIN}", cert=origin_cert, verify_client="on", client_ca=pki.client_ca.cert_path
-        ).endpoint
+        origin.listeners += [
+            origin.server.add_tls_site(
+                f"*.{DOMAIN}", cert=origin_cert, verify_client="on", client_ca=pki.client_ca.cert_path
+            )
+            for _ in range(origins)
+        ]
+        for role in self._roles.values():
+            role.endpoint = role.listeners[0].endpoint
 
     def _role(self, name: str) -> _Role:
         server = _BedNginx(self.directory / f"nginx-{name}")
@@ -177,8 +199,7 @@ class Bed:
             for role in self._roles.values():
                 self._stack.enter_context(role.server)
                 # NginxServer may have picked new ports when one was taken: read them back.
-                site = role.server.sites[-1]
-                role.endpoint = Endpoint(site.host, site.port)
+                role.endpoint = role.listeners[0].endpoint
                 if self.one_way_ms > 0:
                     role.proxy = self._stack.enter_context(
                         LatencyProxy(role.endpoint, one_way_ms=self.one_way_ms, tcp_handshake=self.tcp_handshake)
@@ -209,6 +230,11 @@ class Bed:
     @property
     def origin(self) -> Endpoint:
         return self._reached("origin")
+
+    @property
+    def origins(self) -> tuple[Endpoint, ...]:
+        """Every origin listener (``origins=``), :attr:`origin` first."""
+        return (self.origin, *(site.endpoint for site in self._roles["origin"].listeners[1:]))
 
     # -- counting
 

@@ -18,7 +18,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -29,6 +29,8 @@ __all__ = [
     "REQUIRED_PASS",
     "ChildRun",
     "RunError",
+    "bed_status",
+    "checked",
     "child_env",
     "report_problems",
     "run_child",
@@ -118,12 +120,25 @@ def supports_inventory(tree: Path, python: str = sys.executable) -> bool:
 
 
 def verify_command(
-    bed: Bed, names: Sequence[str], *, python: str, inventory: Path | None, extra: Sequence[str] = ()
+    bed: Bed,
+    names: Sequence[str],
+    *,
+    python: str,
+    inventory: Path | None,
+    extra: Sequence[str] = (),
+    defaults: Mapping[str, Any] | None = None,
+    targets: Sequence[Mapping[str, Any]] | None = None,
 ) -> list[str]:
     """The command line a user would type for these hostnames on this bed: edge, origin and client certificate.
 
-    ``inventory``: write the targets there (JSON, as DESIGN "Fleets" describes) and pass ``--inventory``.
+    ``inventory``: write the targets there (JSON, as DESIGN "Fleets" describes) and pass ``--inventory``; then
+    ``defaults`` joins the file's defaults and ``targets`` (one mapping per name, in order) gives each target keys
+    of its own (``zone_id``, ``api_url``, ``origin``...), which win over the defaults.
     """
+    if inventory is None and (defaults or targets is not None):
+        raise ValueError("defaults and per-target keys need an inventory file")
+    if targets is not None and len(targets) != len(names):
+        raise ValueError(f"{len(targets)} per-target key sets for {len(names)} hostnames")
     files = bed.files
     options = {
         "edge": f"{bed.edge.host}:{bed.edge.port}",
@@ -136,7 +151,11 @@ def verify_command(
     }
     argv = [python, "-m", "origin_tls", "verify"]
     if inventory is not None:
-        document = {"defaults": options, "targets": [{"hostname": name} for name in names]}
+        keys: Sequence[Mapping[str, Any]] = targets if targets is not None else [{}] * len(names)
+        document = {
+            "defaults": {**options, **(defaults or {})},
+            "targets": [{"hostname": name, **own} for name, own in zip(names, keys, strict=True)],
+        }
         inventory.write_text(json.dumps(document, indent=1), encoding="utf-8")
         argv += ["--inventory", str(inventory)]
     else:
@@ -146,8 +165,21 @@ def verify_command(
     return [*argv, *extra, "--json"]
 
 
-def report_problems(run: ChildRun, names: Sequence[str]) -> list[str]:
-    """Why this run's report is not the one the bed must produce (empty: it is)."""
+def bed_status(check_id: str) -> str:
+    """The status every check of the bed's report must have: no zone is read (no ``--zone-id``)."""
+    return "skipped" if check_id.startswith("zone.") else "pass"
+
+
+def report_problems(
+    run: ChildRun,
+    names: Sequence[str],
+    *,
+    required: Sequence[str] = REQUIRED_PASS,
+    status_of: Callable[[str], str] = bed_status,
+) -> list[str]:
+    """Why this run's report is not the one the bed must produce (empty: it is).
+
+    ``required``: the checks every target must carry; ``status_of``: the status each check id must have."""
     problems: list[str] = []
     if run.exit_code != 0:
         stderr = run.stderr.decode("utf-8", "replace")[-500:].strip()
@@ -164,12 +196,8 @@ def report_problems(run: ChildRun, names: Sequence[str]) -> list[str]:
         problems.append(f"{len(got)} targets in the report for {len(names)} hostnames (or not in order)")
     for target in targets:
         statuses = {c["id"]: c["status"] for c in target.get("checks", [])}
-        missing = [cid for cid in REQUIRED_PASS if cid not in statuses]
-        wrong = {
-            cid: status
-            for cid, status in statuses.items()
-            if status != ("skipped" if cid.startswith("zone.") else "pass")
-        }
+        missing = [cid for cid in required if cid not in statuses]
+        wrong = {cid: status for cid, status in statuses.items() if status != status_of(cid)}
         if missing or wrong:
             problems.append(f"{target.get('hostname')}: missing {missing}, not as expected {wrong}")
             if len(problems) > 5:
@@ -178,8 +206,14 @@ def report_problems(run: ChildRun, names: Sequence[str]) -> list[str]:
     return problems
 
 
-def checked(run: ChildRun, names: Sequence[str]) -> ChildRun:
-    problems = report_problems(run, names)
+def checked(
+    run: ChildRun,
+    names: Sequence[str],
+    *,
+    required: Sequence[str] = REQUIRED_PASS,
+    status_of: Callable[[str], str] = bed_status,
+) -> ChildRun:
+    problems = report_problems(run, names, required=required, status_of=status_of)
     if problems:
         raise RunError("the report is not the bed's: " + "; ".join(problems))
     return run

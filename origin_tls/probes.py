@@ -14,16 +14,24 @@ version, the server certificate of a handshake that the server then aborts, and 
 from __future__ import annotations
 
 import contextlib
-import enum
 import functools
 import ssl
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import TypeVar
 
 from .baseline import Endpoint, TlsVersion
 from .errors import InvalidInput
+from .probe_results import (
+    AopOutcome,
+    CertificateFetch,
+    HttpsResult,
+    PullResult,
+    RedirectResult,
+    TlsOutcome,
+    VersionResult,
+)
 from .tls_client import (
     CLIENT_AUTH_ALERTS,
     LEGACY_CIPHERS,
@@ -79,79 +87,6 @@ _HTTP_CERT_ERROR = 495  # nginx: SSL Certificate Error
 _HTTP_NO_CERT = 496  # nginx: SSL Certificate Required
 #: Body bytes an HttpsResult keeps: Cloudflare's error pages name their 1xxx code near the top.
 _BODY_KEPT = 4 * 1024
-
-
-class TlsOutcome(str, enum.Enum):
-    """What happened when a client offered exactly one TLS version."""
-
-    ACCEPTED = "accepted"
-    REFUSED = "refused"  # the server answered with an alert, or closed the connection during the handshake
-    CLIENT_CANNOT_OFFER = "client-cannot-offer"  # the local OpenSSL would not even send the ClientHello
-    UNREACHABLE = "unreachable"  # DNS failure, refused TCP connection, or no answer within the timeout
-    ERROR = "error"  # anything else (e.g. the peer does not speak TLS)
-
-    def __str__(self) -> str:
-        return self.value
-
-
-class AopOutcome(str, enum.Enum):
-    """Whether an origin served a pull (a request for ``/``) over the TLS connection."""
-
-    REFUSED = "refused"
-    ACCEPTED = "accepted"
-    UNREACHABLE = "unreachable"
-    ERROR = "error"
-
-    def __str__(self) -> str:
-        return self.value
-
-
-@dataclass(frozen=True)
-class VersionResult:
-    version: TlsVersion
-    outcome: TlsOutcome
-    negotiated: str | None  # e.g. "TLSv1.2", as ssl.SSLSocket.version() names it
-    detail: str
-
-
-@dataclass(frozen=True)
-class HttpsResult:
-    reached: bool  # TLS handshake done and an HTTP status line read
-    status: int | None
-    sts_headers: tuple[str, ...]  # every Strict-Transport-Security value, raw, in order received
-    certificate_der: bytes | None  # the leaf the server presented
-    verified: bool | None  # chain trusted AND hostname matched; None when verification could not be tried
-    verify_error: str  # "certificate verify failed: <OpenSSL's reason>" when verified is False, else ""
-    negotiated: str | None
-    detail: str
-    body: bytes = b""  # the first bytes of the body (edge.origin_pull reads Cloudflare's "error code: 1xxx")
-
-
-@dataclass(frozen=True)
-class RedirectResult:
-    reached: bool  # an HTTP status line was read
-    status: int | None
-    location: str | None  # the Location header, raw; None when absent
-    detail: str
-
-
-@dataclass(frozen=True)
-class CertificateFetch:
-    reached: bool
-    certificate_der: bytes | None
-    negotiated: str | None
-    detail: str
-
-
-@dataclass(frozen=True)
-class PullResult:
-    outcome: AopOutcome
-    how: str  # which evidence: "tls-alert-handshake", "tls-alert-after-handshake", "http-400-no-cert", "http-200"...
-    status: int | None
-    negotiated: str | None
-    detail: str
-    #: The server certificate seen in this pull's handshake, when the probe was asked to keep it.
-    certificate: CertificateFetch | None = None
 
 
 # --------------------------------------------------------------------------------------------------------------
