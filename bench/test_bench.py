@@ -7,22 +7,35 @@ Timing assertions are lower bounds (the relay adds at least its latency), upper 
 
 from __future__ import annotations
 
+import http.client
 import json
 import shutil
 import socket
 import sys
 import threading
+from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from bench.bed import Bed, hostnames
+from bench.fleet import (
+    FLEET_REQUIRED,
+    CountingApiServer,
+    _measure,
+    fleet_problems,
+    fleet_targets,
+    request_kind,
+    zones_running,
+)
+from bench.fleet import TOKEN as FLEET_TOKEN
 from bench.importtime import parse_importtime, profile_of
 from bench.latency_proxy import LatencyProxy, _echo_server, measure
 from bench.profiling import parse_collapsed
-from bench.runner import REQUIRED_PASS, ChildRun, child_env, report_problems, run_child, verify_command
+from bench.runner import REQUIRED_PASS, ChildRun, RunError, child_env, report_problems, run_child, verify_command
 from origin_tls.baseline import Endpoint
+from origin_tls.sandbox.state import ZoneState
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -173,3 +186,101 @@ def test_nothing_listens_after_the_relay_stops(echo: Endpoint) -> None:
     proxy.stop()
     with pytest.raises(ConnectionRefusedError), socket.create_connection((endpoint.host, endpoint.port), timeout=1):
         pass
+
+
+# -- the fleet bench (bench/fleet.py)
+
+
+def test_request_kind_names_each_api_path_without_its_zone_or_hostname() -> None:
+    zone = "/client/v4/zones/" + "a" * 32
+    assert request_kind(zone + "/settings/ssl") == "settings/ssl"
+    assert request_kind(zone + "/origin_tls_client_auth/settings") == "origin_tls_client_auth/settings"
+    assert request_kind(zone + "/origin_tls_client_auth/hostnames/h1.bench.test") == (
+        "origin_tls_client_auth/hostnames/{host}"
+    )
+    assert request_kind(zone + "/origin_tls_client_auth/hostnames/certificates") == (
+        "origin_tls_client_auth/hostnames/certificates"
+    )
+    assert request_kind("/client/v4/certificates") == "/client/v4/certificates"
+
+
+def test_counting_api_server_counts_past_the_last_thousand() -> None:
+    # ApiServer.requests keeps the last 1000: the bench's count must not stop there.
+    state = ZoneState(zone_id="b" * 32, hostnames=["h0.bench.test"], account_token=FLEET_TOKEN)
+    with CountingApiServer(state) as server:
+        host, port = server.address
+        for _ in range(1100):  # one connection each: no delayed-ACK wait between keep-alive requests
+            connection = http.client.HTTPConnection(host, port, timeout=5)
+            connection.request("GET", f"/client/v4/zones/{'b' * 32}/settings/ssl", headers={"Connection": "close"})
+            connection.getresponse().read()
+            connection.close()
+        assert len(server.requests) == 1000
+        assert len(server.answered()) == 1100
+        server.reset_counts()
+        assert server.answered() == []
+
+
+def test_fleet_targets_spread_every_zone_over_every_origin() -> None:
+    with zones_running(2, hostnames(8), harden=False) as zones:
+        targets = fleet_targets(zones, ["o0", "o1"], 8)
+        pairs = Counter((t["zone_id"], t["origin"]) for t in targets)
+        assert len(pairs) == 4
+        assert set(pairs.values()) == {2}
+        assert [t["api_url"] for t in targets[:2]] == [zones[0].server.url, zones[1].server.url]
+
+
+def _fleet_report(names: list[str], targets: list[dict[str, str]], **override: str) -> dict[str, object]:
+    checks = [{"id": cid, "status": "pass"} for cid in FLEET_REQUIRED]
+    checks.append({"id": "zone.aop_certificate", "status": "skipped"})
+    for check in checks:
+        check["status"] = override.get(check["id"], check["status"])
+    return {
+        "ok": True,
+        "targets": [
+            {"hostname": n, "ok": True, "zone_id": t["zone_id"], "origin": t["origin"], "checks": checks}
+            for n, t in zip(names, targets, strict=True)
+        ],
+    }
+
+
+_FLEET = [{"zone_id": "a" * 32, "origin": "127.0.0.1:1"}, {"zone_id": "b" * 32, "origin": "127.0.0.1:2"}]
+
+
+def test_fleet_check_accepts_the_fleets_report() -> None:
+    names = hostnames(2)
+    assert fleet_problems(_run(_fleet_report(names, _FLEET)), names, _FLEET) == []
+
+
+@pytest.mark.parametrize(
+    "report",
+    [
+        pytest.param(_fleet_report(hostnames(2), _FLEET, **{"zone.ssl": "skipped"}), id="a zone check not read"),
+        pytest.param(_fleet_report(hostnames(2), _FLEET, **{"zone.aop": "inconclusive"}), id="zone.aop unread"),
+        pytest.param(_fleet_report(hostnames(2), _FLEET, **{"origin.aop_client": "fail"}), id="an origin check"),
+        pytest.param(_fleet_report(hostnames(2), _FLEET[::-1]), id="targets swapped between zones and origins"),
+        pytest.param(_report(hostnames(2)), id="the bed's report: no zone read"),
+    ],
+)
+def test_fleet_check_refuses_a_wrong_report(report: object) -> None:
+    assert fleet_problems(_run(report), hostnames(2), _FLEET)
+
+
+def test_several_origins_go_without_the_relay() -> None:
+    with pytest.raises(ValueError, match="one origin"):
+        Bed(origins=2, one_way_ms=5)
+
+
+@pytest.mark.nginx
+@pytest.mark.skipif(shutil.which("nginx") is None and not Path("/usr/sbin/nginx").exists(), reason="no nginx")
+def test_a_small_fleet_passes_and_reads_each_zone_once(tmp_path: Path) -> None:
+    names = hostnames(6)
+    with Bed(tmp_path / "bed", origins=2) as bed, zones_running(2, names) as zones:
+        assert len(set(bed.origins)) == 2
+        assert bed.origins[0] == bed.origin
+        figure = _measure(bed, zones, 6, python=sys.executable, tree=ROOT, inventory=tmp_path / "i.json", extra=())
+        assert figure.api_per_zone == [figure.zone_level_per_zone[0] + 3] * 2
+        assert figure.per_hostname_total == 6  # one per-hostname AOP read per target (a --client-cert was given)
+        assert figure.repeated_reads == {}
+        # The twin: the same fleet in zones nobody hardened is not the fleet's report.
+        with zones_running(2, names, harden=False, first=2) as bare, pytest.raises(RunError, match=r"zone\.ssl"):
+            _measure(bed, bare, 6, python=sys.executable, tree=ROOT, inventory=tmp_path / "j.json", extra=())
