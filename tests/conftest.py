@@ -12,6 +12,7 @@ developer without nginx skip those tests. Tests that use an nginx fixture get th
 from __future__ import annotations
 
 import os
+import socket
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -74,3 +75,15 @@ def make_nginx(tmp_path: Path) -> Iterator[Callable[[], NginxServer]]:
     finally:
         for server in servers:
             server.stop()
+
+
+@pytest.fixture
+def listener() -> Iterator[socket.socket]:
+    """A loopback port that notices a probe: ``someone_connected(listener)`` (tests.peers.tls_servers) says whether
+    anything connected, for the "bad input probes nothing" tests and their twins."""
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(16)
+    sock.settimeout(0.3)
+    yield sock
+    sock.close()

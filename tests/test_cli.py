@@ -18,7 +18,7 @@ from origin_tls.cli import main
 from origin_tls.report import CHECK_IDS
 from tests.peers.nginx import NginxServer
 from tests.peers.pki import TestPki
-from tests.peers.tls_servers import closed_port
+from tests.peers.tls_servers import closed_port, someone_connected
 
 HOST = "app.example.test"
 REPO = Path(__file__).resolve().parents[1]
@@ -124,32 +124,12 @@ def test_json_contract(peers: Peers) -> None:
         assert check["status"] in {"pass", "fail", "inconclusive", "skipped"}
 
 
-@pytest.fixture
-def listener() -> Iterator[socket.socket]:
-    """A port that would notice a probe: anything that connects is counted as a failure of 'nothing probed'."""
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    sock.listen(8)
-    sock.settimeout(0.3)
-    yield sock
-    sock.close()
-
-
-def _nobody_connected(sock: socket.socket) -> bool:
-    try:
-        conn, _ = sock.accept()
-    except TimeoutError:
-        return True
-    conn.close()
-    return False
-
-
 def test_the_listener_does_see_a_probe(listener: socket.socket) -> None:
     # The twin of "probes nothing": with good input the same command connects, so the listener can tell.
     edge = f"127.0.0.1:{listener.getsockname()[1]}"
     code, _, _ = run("verify", HOST, "--edge", edge, "--edge-http", edge, "--timeout", "0.5")
     assert code == 3
-    assert not _nobody_connected(listener)
+    assert someone_connected(listener)
 
 
 @pytest.mark.parametrize(
@@ -176,7 +156,7 @@ def test_bad_input_exits_2_naming_the_field_and_probes_nothing(
     assert code == 2
     assert out == ""
     assert message in err
-    assert _nobody_connected(listener)
+    assert not someone_connected(listener)
 
 
 def test_certificate_less_ca_file_is_bad_input(tmp_path: Path, listener: socket.socket, peers: Peers) -> None:
@@ -190,7 +170,7 @@ def test_certificate_less_ca_file_is_bad_input(tmp_path: Path, listener: socket.
         assert code == 2
         assert "--edge-ca" in err
         assert "PRIVATE KEY" not in err
-    assert _nobody_connected(listener)
+    assert not someone_connected(listener)
 
 
 def test_bad_hostname_is_bad_input() -> None:

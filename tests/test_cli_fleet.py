@@ -26,7 +26,7 @@ from origin_tls.sandbox.state import ZoneState
 from origin_tls.zone import ZONE_SETTING_IDS
 from tests.peers.nginx import NginxServer, find_nginx
 from tests.peers.pki import TestPki
-from tests.peers.tls_servers import closed_port
+from tests.peers.tls_servers import closed_port, someone_connected
 
 REPO = Path(__file__).resolve().parents[1]
 HOSTS = ("alpha.example.test", "beta.example.test", "gamma.example.test")
@@ -278,25 +278,6 @@ def test_table_and_json_are_unchanged_by_the_new_flags(fleet: Fleet) -> None:
     assert json.loads(as_json) == json.loads(as_format)
 
 
-@pytest.fixture
-def listener() -> Iterator[socket.socket]:
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    sock.listen(8)
-    sock.settimeout(0.3)
-    yield sock
-    sock.close()
-
-
-def _connected(sock: socket.socket) -> bool:
-    try:
-        conn, _ = sock.accept()
-    except TimeoutError:
-        return False
-    conn.close()
-    return True
-
-
 @pytest.mark.parametrize(
     ("extra", "message"),
     [
@@ -319,7 +300,7 @@ def test_bad_new_flags_exit_2_and_probe_nothing(listener: socket.socket, extra: 
     code, out, err = run("verify", "a.example.com", "--edge", edge, "--edge-http", edge, *extra)
     assert (code, out) == (2, "")
     assert message in err
-    assert not _connected(listener)
+    assert not someone_connected(listener)
 
 
 def test_good_new_flags_do_probe(listener: socket.socket, tmp_path: Path) -> None:
@@ -328,7 +309,7 @@ def test_good_new_flags_do_probe(listener: socket.socket, tmp_path: Path) -> Non
     flags = ["--concurrency", "2", "--deadline", "30", "--min-days", "0", "--output", str(tmp_path / "r.json")]
     code, _, _ = run("verify", "a.example.com", "--edge", edge, "--edge-http", edge, "--timeout", "0.5", *flags)
     assert code == 3
-    assert _connected(listener)
+    assert someone_connected(listener)
 
 
 def test_no_hostname_and_no_inventory_is_bad_usage() -> None:

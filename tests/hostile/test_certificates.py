@@ -22,7 +22,7 @@ from origin_tls import certs
 from origin_tls.cli import main
 from origin_tls.errors import InvalidInput
 from tests.peers.pki import CLOUDFLARE_ORGANIZATION, CLOUDFLARE_ORIGIN_CA_UNIT, CertAuthority, IssuedCert, TestPki
-from tests.peers.tls_servers import closed_port
+from tests.peers.tls_servers import closed_port, someone_connected
 
 from . import servers as s
 
@@ -173,26 +173,6 @@ def test_only_the_first_certificate_of_a_chain_counts(made: Certs) -> None:
         certs.check_key_pair(chain, made.other_client.key_pem, cert_field="c", key_field="k")
 
 
-@pytest.fixture
-def listener() -> Iterator[socket.socket]:
-    """A port that notices a probe."""
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    sock.listen(16)
-    sock.settimeout(0.3)
-    yield sock
-    sock.close()
-
-
-def _someone_connected(sock: socket.socket) -> bool:
-    try:
-        conn, _ = sock.accept()
-    except TimeoutError:
-        return False
-    conn.close()
-    return True
-
-
 @pytest.mark.parametrize(("key_of", "code"), [("other_client", 2), ("client", 3)])
 def test_mismatched_client_cert_and_key_exit_2_and_probe_nothing(
     made: Certs, listener: socket.socket, key_of: str, code: int
@@ -214,6 +194,6 @@ def test_mismatched_client_cert_and_key_exit_2_and_probe_nothing(
         assert "--client-key must be the private key of the --client-cert certificate" in err.getvalue()
         assert str(Path(key.key_path)) in err.getvalue()
         assert key.key_pem.splitlines()[1] not in err.getvalue()
-        assert not _someone_connected(listener), "a probe connected although the input was refused"
+        assert not someone_connected(listener), "a probe connected although the input was refused"
     else:
-        assert _someone_connected(listener), "the twin with a matching key did not probe"
+        assert someone_connected(listener), "the twin with a matching key did not probe"

@@ -217,3 +217,13 @@ class Tarpit(PeerServer):
 
     def handle(self, conn: socket.socket) -> None:
         self.stopping.wait()
+
+
+def someone_connected(sock: socket.socket) -> bool:
+    """Whether a connection is waiting on the listening ``sock`` (accepted and closed), within its timeout."""
+    try:
+        conn, _ = sock.accept()
+    except TimeoutError:
+        return False
+    conn.close()
+    return True
