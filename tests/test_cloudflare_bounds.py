@@ -22,6 +22,7 @@ import pytest
 from origin_tls.baseline import parse_api_url
 from origin_tls.cloudflare import CloudflareClient, RateBudget
 from origin_tls.errors import InvalidInput, RateLimitedError, ResponseError, TransportError
+from tests.test_cloudflare import FakeClock
 
 ZONE = "023e105f4ecef8ad9ca31a8372d0c353"
 TOKEN = "cf-bounds-token-4pQ7wV2xZ9"
@@ -314,19 +315,6 @@ def test_the_cli_refuses_a_clear_text_api_url_before_probing(capsys: pytest.Capt
 # -- the run's rate budget: shared by every client and thread of the run ---------------------------------------------
 
 
-@dataclass
-class FakeClock:
-    now: float = 0.0
-    sleeps: list[float] = field(default_factory=list)
-
-    def __call__(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.sleeps.append(seconds)
-        self.now += seconds
-
-
 def ok_api(log: list[float], clock: Callable[[], float]) -> httpx.MockTransport:
     def answer(request: httpx.Request) -> httpx.Response:
         log.append(clock())
@@ -337,7 +325,7 @@ def ok_api(log: list[float], clock: Callable[[], float]) -> httpx.MockTransport:
 
 def test_the_budget_admits_at_most_its_requests_per_period_across_clients() -> None:
     # Given one budget of 3 requests per 10 s shared by two clients on one (fake) clock
-    clock = FakeClock()
+    clock = FakeClock(now=0.0)
     budget = RateBudget(3, 10.0, clock=clock)
     sent: list[float] = []
     clients = [
@@ -356,7 +344,7 @@ def test_the_budget_admits_at_most_its_requests_per_period_across_clients() -> N
 
 def test_a_private_budget_does_not_hold_back_another_client() -> None:
     # Twin of the test above: clients with budgets of their own do not wait for each other.
-    clock = FakeClock()
+    clock = FakeClock(now=0.0)
     sent: list[float] = []
     clients = [
         CloudflareClient(
@@ -371,7 +359,7 @@ def test_a_private_budget_does_not_hold_back_another_client() -> None:
 
 
 def test_a_429_pauses_every_client_of_the_budget_not_only_the_one_that_got_it() -> None:
-    clock = FakeClock()
+    clock = FakeClock(now=0.0)
     budget = RateBudget(clock=clock)
     sent: list[tuple[str, float]] = []
     limited = iter([True])
