@@ -37,7 +37,7 @@ from .checks_judges import (
     judge_origin_min_tls_version,
     judge_tls_1_3,
 )
-from .report import CHECK_IDS, Check
+from .report import CHECK_IDS, ZONE_CHECK_IDS, Check
 from .tls_io import Deadline
 
 if TYPE_CHECKING:
@@ -228,9 +228,9 @@ def _no_zone(plan: Plan) -> str | None:
 
 def _zone_check(check_id: str) -> Callable[[Plan, Evidence], Check]:
     def judge(plan: Plan, evidence: Evidence) -> Check:
-        from .zone import judge_zone  # the API client (httpx) only when a zone is read
+        from .zone import judge_zone_setting  # the API client (httpx) only when a zone is read
 
-        return next(c for c in judge_zone(evidence["zone"], plan.baseline, plan.hostname) if c.id == check_id)
+        return judge_zone_setting(check_id, evidence["zone"], plan.baseline, plan.hostname)
 
     return judge
 
@@ -293,15 +293,8 @@ CHECKS: tuple[CheckSpec, ...] = (
     ),
     *(
         CheckSpec(cid, _needs("zone"), _zone_check(cid), _no_zone)
-        for cid in (
-            "zone.ssl",
-            "zone.ssl_automatic_mode",
-            "zone.min_tls_version",
-            "zone.tls_1_3",
-            "zone.security_header",
-            "zone.always_use_https",
-            "zone.aop",
-        )
+        for cid in ZONE_CHECK_IDS
+        if cid != "zone.aop_certificate"  # its own judge, the next line
     ),
     CheckSpec("zone.aop_certificate", _needs("zone"), _zone_aop_certificate, _no_zone),
 )

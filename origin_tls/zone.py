@@ -35,6 +35,7 @@ __all__ = [
     "ZoneFacts",
     "judge_zone",
     "judge_zone_aop_certificate",
+    "judge_zone_setting",
     "read_zone_fact",
     "zone_fact_keys",
 ]
@@ -145,25 +146,41 @@ def _judge_zone_aop(facts: ZoneFacts, baseline: Baseline, hostname: str) -> Chec
     return Check("zone.aop", Status.FAIL, expected, observed)
 
 
+#: One judge per ``zone.*`` setting check, in report order: (facts, baseline, hostname) -> Check.
+_SETTING_JUDGES: dict[str, Callable[[ZoneFacts, Baseline, str], Check]] = {
+    "zone.ssl": lambda f, b, h: _judge_setting(f, "zone.ssl", "ssl", b.ssl_mode.value, lambda v: v == b.ssl_mode.value),
+    "zone.ssl_automatic_mode": lambda f, b, h: _judge_setting(
+        f, "zone.ssl_automatic_mode", "ssl_automatic_mode", "custom", lambda v: v == "custom"
+    ),
+    # Exact: the stack declares a floor, and a higher one would make edge.min_tls_version refuse it.
+    "zone.min_tls_version": lambda f, b, h: _judge_setting(
+        f, "zone.min_tls_version", "min_tls_version", b.min_tls.value, lambda v: v == b.min_tls.value
+    ),
+    "zone.tls_1_3": lambda f, b, h: _judge_setting(
+        f, "zone.tls_1_3", "tls_1_3", "on (or zrt)", lambda v: v in ("on", "zrt")
+    ),
+    "zone.security_header": lambda f, b, h: _judge_setting(
+        f,
+        "zone.security_header",
+        "security_header",
+        "enabled, " + b.hsts.header_value(),
+        lambda v: _hsts_value_ok(v, b),
+    ),
+    "zone.always_use_https": lambda f, b, h: _judge_setting(
+        f, "zone.always_use_https", "always_use_https", "on", lambda v: v == "on"
+    ),
+    "zone.aop": _judge_zone_aop,
+}
+
+
+def judge_zone_setting(check_id: str, facts: ZoneFacts, baseline: Baseline, hostname: str) -> Check:
+    """One ``zone.*`` setting check (any id of :func:`judge_zone`), computing that one alone."""
+    return _SETTING_JUDGES[check_id](facts, baseline, hostname)
+
+
 def judge_zone(facts: ZoneFacts, baseline: Baseline, hostname: str) -> list[Check]:
-    """The ``zone.*`` checks for one hostname."""
-    floor = baseline.min_tls.value
-    return [
-        _judge_setting(facts, "zone.ssl", "ssl", baseline.ssl_mode.value, lambda v: v == baseline.ssl_mode.value),
-        _judge_setting(facts, "zone.ssl_automatic_mode", "ssl_automatic_mode", "custom", lambda v: v == "custom"),
-        # Exact: the stack declares a floor, and a higher one would make edge.min_tls_version refuse it.
-        _judge_setting(facts, "zone.min_tls_version", "min_tls_version", floor, lambda v: v == floor),
-        _judge_setting(facts, "zone.tls_1_3", "tls_1_3", "on (or zrt)", lambda v: v in ("on", "zrt")),
-        _judge_setting(
-            facts,
-            "zone.security_header",
-            "security_header",
-            "enabled, " + baseline.hsts.header_value(),
-            lambda v: _hsts_value_ok(v, baseline),
-        ),
-        _judge_setting(facts, "zone.always_use_https", "always_use_https", "on", lambda v: v == "on"),
-        _judge_zone_aop(facts, baseline, hostname),
-    ]
+    """The ``zone.*`` setting checks for one hostname (``zone.aop_certificate`` is its own judge, below)."""
+    return [judge(facts, baseline, hostname) for judge in _SETTING_JUDGES.values()]
 
 
 def read_zone_fact(client: CloudflareClient, zone_id: str, key: str) -> Any:

@@ -19,7 +19,7 @@ from origin_tls.checks_judges import (
 )
 from origin_tls.probes import AopOutcome, HttpsResult, PullResult, RedirectResult, TlsOutcome, VersionResult
 from origin_tls.report import Status
-from origin_tls.zone import ZoneFacts, judge_zone
+from origin_tls.zone import ZoneFacts, judge_zone, judge_zone_setting
 
 A, R, C, U = TlsOutcome.ACCEPTED, TlsOutcome.REFUSED, TlsOutcome.CLIENT_CANNOT_OFFER, TlsOutcome.UNREACHABLE
 
@@ -153,6 +153,16 @@ def _zone(**changes: object) -> dict[str, Status]:
 
 def test_zone_hardened_passes_every_check() -> None:
     assert set(_zone().values()) == {Status.PASS}
+
+
+@pytest.mark.parametrize("changes", [{}, {"ssl": "flexible", "always_use_https": "off", "tls_client_auth": "off"}])
+def test_each_zone_setting_judged_alone_is_the_same_check(changes: dict[str, object]) -> None:
+    # The registry judges each zone.* id on its own (judge_zone_setting); judge_zone lists them all: same checks,
+    # passing (hardened) and failing (drifted) alike.
+    facts = ZoneFacts({**HARDENED, **changes}, {})
+    listed = judge_zone(facts, Baseline(), "a.example.com")
+    assert [judge_zone_setting(c.id, facts, Baseline(), "a.example.com") for c in listed] == listed
+    assert (Status.FAIL in {c.status for c in listed}) is bool(changes)
 
 
 @pytest.mark.parametrize(
