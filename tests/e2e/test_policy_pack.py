@@ -9,6 +9,7 @@ Where ``pulumi-resource-cloudflare`` is installed the same pack also runs on raw
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -16,7 +17,7 @@ import pytest
 
 from origin_tls.sandbox.runner import Sandbox
 from tests.e2e.conftest import zone_config
-from tests.e2e.harness import REPO, Project, project_venv, set_virtualenv
+from tests.e2e.harness import REPO, Project, Toolchain, project_venv, set_virtualenv
 
 pytestmark = pytest.mark.e2e
 
@@ -29,16 +30,31 @@ MANDATORY_WEAK = (
 
 
 @pytest.fixture
-def policy_pack(tmp_path: Path) -> Path:
-    """A copy of ``policy/`` whose ``PulumiPolicy.yaml`` names the tests' virtualenv (origin-tls and pulumi_policy
-    installed: what ``policy/requirements.txt`` installs)."""
+def policy_pack(tmp_path: Path, toolchain: Toolchain) -> str:
+    """What to pass to ``--policy-pack``: a copy of ``policy/`` whose ``PulumiPolicy.yaml`` names the tests'
+    virtualenv (origin-tls and pulumi_policy installed: what ``policy/requirements.txt`` installs).
+
+    With ``pulumi-language-python`` installed that is the directory, as users pass it. Without it the CLI cannot run
+    a Python pack from a directory (v3.274 removed the ``pulumi-analyzer-policy-python`` fallback), so the pack gets
+    a launcher that the CLI starts as a binary analyzer (``--policy-pack FILE``, ``NewPolicyAnalyzer``) and that runs
+    what the language host's ``RunPlugin`` runs for a policy pack: ``python -u -m pulumi.policy ENGINE PACK_DIR``
+    in the pack's directory.
+    """
     pack = tmp_path / "policy"
     pack.mkdir()
     for item in (REPO / "policy").iterdir():
         if item.is_file():
             (pack / item.name).write_bytes(item.read_bytes())
-    set_virtualenv(pack / "PulumiPolicy.yaml", project_venv())
-    return pack
+    venv = project_venv()
+    set_virtualenv(pack / "PulumiPolicy.yaml", venv)
+    if toolchain.language_host:
+        return str(pack)
+    launcher = pack / "run-policy-pack"
+    launcher.write_text(
+        f'#!/bin/sh\ncd "{pack}" && exec "{venv}/bin/python" -u -m pulumi.policy "$@" "{pack}"\n', encoding="utf-8"
+    )
+    launcher.chmod(0o755)
+    return str(launcher)
 
 
 @pytest.fixture(scope="module")
@@ -61,50 +77,50 @@ def hardened(new_project: Callable[[str], Project], zone: Sandbox) -> Project:
     return project
 
 
-def violations(output: str) -> set[str]:
-    """Policy names the CLI printed in its Policies section."""
-    found = set()
-    for line in output.splitlines():
-        for name in (*MANDATORY_WEAK, "zone-tls-1-3", "zone-always-use-https"):
-            if f"{name}" in line and ("mandatory" in line or "advisory" in line):
-                found.add(name)
-    return found
+_VIOLATION = re.compile(r"^\s*- \[(?P<level>mandatory|advisory|remediate)\] .*?\s(?P<policy>[a-z0-9-]+)\s+\(")
+
+
+def violations(output: str) -> dict[str, str]:
+    """Policy name -> enforcement level, from the CLI's "Policies:" section
+    (``- [mandatory] [severity: high]  zone-min-tls-version  (TYPE: NAME)``)."""
+    return {m["policy"]: m["level"] for m in map(_VIOLATION.match, output.splitlines()) if m is not None}
 
 
 def test_a_stack_breaking_the_baseline_fails_the_preview_with_each_mandatory_violation(
-    weak: Project, policy_pack: Path
+    weak: Project, policy_pack: str
 ) -> None:
-    result = weak.pulumi("preview", "--non-interactive", "--policy-pack", str(policy_pack), expect=None)
+    result = weak.pulumi("preview", "--non-interactive", "--policy-pack", policy_pack, expect=None)
     assert result.code != 0, result
     assert "origin-tls-baseline" in result.output, result
-    assert violations(result.output) >= set(MANDATORY_WEAK), result
-    assert "zone-always-use-https" not in violations(result.output), result
+    assert violations(result.output) == dict.fromkeys(MANDATORY_WEAK, "mandatory"), result
 
 
-def test_the_hardened_stack_passes_the_pack(hardened: Project, policy_pack: Path) -> None:
-    result = hardened.pulumi("preview", "--non-interactive", "--policy-pack", str(policy_pack))
+def test_the_hardened_stack_passes_the_pack(hardened: Project, policy_pack: str) -> None:
+    result = hardened.pulumi("preview", "--non-interactive", "--policy-pack", policy_pack)
     assert "origin-tls-baseline" in result.output, result
-    assert violations(result.output) == set(), result
+    assert "✅ origin-tls-baseline@v0.1.0" in result.output, result
+    assert violations(result.output) == {}, result
 
 
-def test_policy_pack_config_changes_a_threshold(hardened: Project, policy_pack: Path, tmp_path: Path) -> None:
+def test_policy_pack_config_changes_a_threshold(hardened: Project, policy_pack: str, tmp_path: Path) -> None:
     config = tmp_path / "policy-config.json"
     config.write_text(json.dumps({"zone-min-tls-version": {"minTlsVersion": "1.3"}}), encoding="utf-8")
     result = hardened.pulumi(
         "preview",
         "--non-interactive",
         "--policy-pack",
-        str(policy_pack),
+        policy_pack,
         "--policy-pack-config",
         str(config),
         expect=None,
     )
     assert result.code != 0, result
-    assert violations(result.output) == {"zone-min-tls-version"}, result
+    assert violations(result.output) == {"zone-min-tls-version": "mandatory"}, result
+    assert "min_tls_version '1.2' is below the floor '1.3'" in result.output, result
 
 
 def test_a_bad_policy_pack_config_value_stops_the_run_naming_it(
-    hardened: Project, policy_pack: Path, tmp_path: Path
+    hardened: Project, policy_pack: str, tmp_path: Path
 ) -> None:
     config = tmp_path / "policy-config.json"
     config.write_text(json.dumps({"zone-min-tls-version": {"minTlsVersion": "1.7"}}), encoding="utf-8")
@@ -112,10 +128,13 @@ def test_a_bad_policy_pack_config_value_stops_the_run_naming_it(
         "preview",
         "--non-interactive",
         "--policy-pack",
-        str(policy_pack),
+        policy_pack,
         "--policy-pack-config",
         str(config),
         expect=None,
     )
     assert result.code != 0, result
-    assert "minTlsVersion" in result.output, result
+    assert "validating policy config" in result.output, result
+    assert 'zone-min-tls-version: minTlsVersion: minTlsVersion must be one of the following: "1.0", "1.1"' in (
+        result.output
+    ), result

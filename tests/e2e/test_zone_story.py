@@ -71,7 +71,8 @@ def test_preview_of_a_new_stack_lists_what_up_creates_and_changes_nothing(story:
     result = story.project.pulumi("preview", "--non-interactive")
     for name in RESOURCES:
         (line,) = lines_naming(result.output, name)
-        assert line.lstrip().startswith("+") and " create" in line, line
+        assert line.lstrip().startswith("+ "), line
+        assert line.rstrip().endswith(" create"), line
     assert f"+ {len(RESOURCES) + 1} to create" in result.output  # and the stack itself
     # A preview sends nothing: the fresh zone is still the sandbox's Flexible, TLS 1.0 one.
     assert story.setting("ssl") == "flexible"
@@ -84,9 +85,11 @@ def test_up_creates_verifies_and_hardens_the_zone(story: Story) -> None:
     for setting, value in PINNED.items():
         assert story.setting(setting) == value, setting
     report = story.project.outputs()["verification"]
-    assert isinstance(report, dict) and report["ok"] is True, json.dumps(report, indent=1)[:3000]
+    assert isinstance(report, dict)
+    assert report["ok"] is True, json.dumps(report, indent=1)[:3000]
     checks = {c["id"]: c["status"] for t in report["targets"] for c in t["checks"]}
-    assert checks["zone.ssl"] == "pass" and checks["edge.origin_pull"] == "pass", checks
+    assert checks["zone.ssl"] == "pass", checks
+    assert checks["edge.origin_pull"] == "pass", checks
 
 
 def test_stack_output_hides_the_private_key_unless_show_secrets(story: Story) -> None:
@@ -115,7 +118,7 @@ def test_drift_made_through_the_api_shows_in_preview_naming_the_checks(story: St
     story.set_setting("security_header", {"strict_transport_security": {"enabled": False}})
     result = story.project.pulumi("preview", "--non-interactive")
     (line,) = lines_naming(result.output, "web-verification")
-    assert "update" in line and "[diff: ~drift]" in line, result
+    assert line.rstrip().endswith("web-verification update [diff: ~drift]"), result
     detailed = story.project.pulumi("preview", "--diff", "--non-interactive")
     assert "zone.ssl: fail (expected strict, observed full)" in detailed.output, detailed
     assert "zone.security_header: fail" in detailed.output, detailed
