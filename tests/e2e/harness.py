@@ -131,6 +131,8 @@ class Project:
     source: Path
     root: Path
     stack: str = "e2e"
+    #: The stack's virtualenv (``runtime.options.virtualenv``): the tests' own unless the test makes one.
+    venv: Path | None = None
     dir: Path = field(init=False)
     home: Path = field(init=False)
     backend: Path = field(init=False)
@@ -147,7 +149,9 @@ class Project:
         if outer.is_dir():
             # A user's installed plugins (pulumi-resource-cloudflare) stay visible; downloads stay off.
             (self.home / "plugins").symlink_to(outer, target_is_directory=True)
-        set_virtualenv(self.dir / "Pulumi.yaml", project_venv())
+        if self.venv is None:
+            self.venv = project_venv()
+        set_virtualenv(self.dir / "Pulumi.yaml", self.venv)
 
     @property
     def env(self) -> dict[str, str]:
@@ -180,21 +184,29 @@ class Project:
         argv = [str(self.toolchain.pulumi), *args, "--color", "never"]
         host: subprocess.Popen[str] | None = None
         if args and args[0] in _PROGRAM_COMMANDS and not self.toolchain.language_host:
+            assert self.venv is not None
+            host_log = (self.root / f"program-host-{len(self.history)}.log").open("w")
             host = subprocess.Popen(
-                [*wrap, sys.executable, "-m", "tests.e2e.program_host", str(self.dir)],
+                [
+                    *wrap,
+                    str(self.venv / "bin" / "python"),
+                    str(Path(__file__).with_name("program_host.py")),
+                    str(self.dir),
+                ],
                 stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE,
+                stderr=host_log,
                 text=True,
-                env={**run_env, "PYTHONPATH": str(REPO)},
-                cwd=REPO,
+                env={k: v for k, v in run_env.items() if k != "PYTHONPATH"},
+                cwd=self.dir,
             )
             assert host.stdout is not None
             port = host.stdout.readline().strip()
             if not port.isdigit():
                 host.kill()
-                _, err = host.communicate(timeout=30)
-                raise AssertionError(f"the program host did not start: {port!r}\n{err}")
+                host.communicate(timeout=30)
+                log = Path(host_log.name).read_text(errors="replace")
+                raise AssertionError(f"the program host did not start: {port!r}\n{log}")
             argv.append(f"--client=127.0.0.1:{port}")
         try:
             done = subprocess.run(
@@ -213,6 +225,7 @@ class Project:
                 except subprocess.TimeoutExpired:
                     host.kill()
                     host.communicate()
+                host_log.close()
         result = CliResult(list(args), done.returncode, done.stdout, done.stderr)
         self.history.append(result)
         if expect is not None and result.code != expect:

@@ -1,6 +1,6 @@
 """Serve one Pulumi program to the real CLI the way the Automation API serves an inline program.
 
-``python -m tests.e2e.program_host DIR`` runs the Python SDK's own language server
+``VENV/bin/python tests/e2e/program_host.py DIR`` runs the Python SDK's own language server
 (``pulumi.automation._server.LanguageServer``, what ``Stack.up(program=...)`` starts) for ``DIR/__main__.py`` on a
 loopback port, prints the port as its first stdout line, and serves until its stdin closes. The tests then run
 ``pulumi up --client 127.0.0.1:PORT`` (the flag the Automation API passes). Used only where no
@@ -30,8 +30,10 @@ def main(argv: list[str]) -> int:
     program_dir = Path(argv[0]).resolve()
     main_file = program_dir / "__main__.py"
     # What pulumi-language-python-exec does for a program directory: run from it, import from it.
+    # (This file is run by path, so sys.path[0] is its own folder until replaced: nothing of this checkout leaks into
+    # the program's imports, which come from the interpreter's virtualenv.)
     os.chdir(program_dir)
-    sys.path.insert(0, str(program_dir))
+    sys.path[0] = str(program_dir)
 
     def program() -> None:
         runpy.run_path(str(main_file), run_name="__main__")
