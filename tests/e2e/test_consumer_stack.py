@@ -95,25 +95,24 @@ def test_the_consumer_venv_imports_origin_tls_from_the_wheel_and_its_own_compone
     with Sandbox() as sandbox:
         project = consumer(sandbox)
     assert project.venv is not None
-    probe = subprocess.run(
-        [
-            str(project.venv / "bin" / "python"),
-            "-c",
-            "import components, origin_tls, origin_tls.components as c; "
-            "print(components.__file__); print(origin_tls.__file__); print(c.OriginProtection.__module__)",
-        ],
-        cwd=project.dir,
-        capture_output=True,
-        text=True,
-        check=True,
+    probe = (
+        "import components, origin_tls, origin_tls.components as c; "
+        "print(components.__file__); print(origin_tls.__file__); print(c.OriginProtection.__module__)"
     )
-    own, package, module = probe.stdout.splitlines()
+
+    def where(python: Path) -> list[str]:
+        done = subprocess.run(
+            [str(python), "-c", probe], cwd=project.dir, capture_output=True, text=True, check=True, timeout=120
+        )
+        return done.stdout.splitlines()
+
+    own, package, module = where(project.venv / "bin" / "python")
     assert own == str(project.dir / "components" / "__init__.py")
-    assert str(project.venv) in package, package
-    assert str(REPO) not in package
+    assert package.startswith(str(project.venv)), package
     assert module == "origin_tls.components.origin_protection"
-    # The twin: the checkout's reference-stack re-export is not what `import components` finds there.
-    assert project_venv() != project.venv
+    # The twin: the same probe under the tests' interpreter (origin-tls installed editable) finds the checkout.
+    _, checkout_package, _ = where(project_venv() / "bin" / "python")
+    assert checkout_package.startswith(str(REPO)), checkout_package
 
 
 def test_the_consumer_stack_previews_with_the_real_cli(
