@@ -7,13 +7,17 @@ Without a ``pulumi`` on PATH these tests fail under ``scripts/test`` (which sets
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from origin_tls.baseline import Baseline
+from origin_tls.sandbox.api import API_PREFIX
+from origin_tls.sandbox.api_routes import ROUTES
 from origin_tls.sandbox.runner import Sandbox
 from tests.e2e.harness import Project, Toolchain, find_toolchain
 
@@ -83,7 +87,23 @@ def new_project(tmp_path: Path, toolchain: Toolchain) -> Callable[[str], Project
     return make
 
 
-@pytest.fixture
-def sandbox() -> Iterator[Sandbox]:
-    with Sandbox() as running:
-        yield running
+def unknown_requests(sandbox: Sandbox) -> list[str]:
+    """``METHOD PATH`` of every request the API emulator has no route (or no method) for: a call a client made that
+    the sandbox does not emulate yet (add it with Cloudflare's shapes, tests/sandbox/test_sdk_conformance.py)."""
+    assert sandbox.api is not None
+    unknown = []
+    for record in sandbox.api.requests:
+        path = record.path[len(API_PREFIX) :] if record.path.startswith(API_PREFIX + "/") else None
+        handlers = next((h for pattern, h in ROUTES if path is not None and pattern.match(path)), None)
+        if handlers is None or record.method not in handlers:
+            unknown.append(f"{record.method} {record.path}")
+    return unknown
+
+
+@contextlib.contextmanager
+def running_sandbox(**kwargs: Any) -> Iterator[Sandbox]:
+    """A fresh sandbox zone; the test fails at the end if anything asked its API for a route it does not know."""
+    with Sandbox(**kwargs) as sandbox:
+        yield sandbox
+        unknown = unknown_requests(sandbox)
+    assert unknown == [], f"requests the sandbox API does not emulate: {unknown}"

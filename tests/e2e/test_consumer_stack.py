@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 
 from origin_tls.sandbox.runner import Sandbox
-from tests.e2e.conftest import STACKS
+from tests.e2e.conftest import STACKS, running_sandbox
 from tests.e2e.harness import REPO, Project, Toolchain, project_venv
 
 pytestmark = pytest.mark.e2e
@@ -92,7 +92,7 @@ def consumer(toolchain: Toolchain, tmp_path: Path, wheel: Path) -> Callable[[San
 def test_the_consumer_venv_imports_origin_tls_from_the_wheel_and_its_own_components(
     consumer: Callable[[Sandbox], Project],
 ) -> None:
-    with Sandbox() as sandbox:
+    with running_sandbox() as sandbox:
         project = consumer(sandbox)
     assert project.venv is not None
     probe = (
@@ -118,7 +118,7 @@ def test_the_consumer_venv_imports_origin_tls_from_the_wheel_and_its_own_compone
 def test_the_consumer_stack_previews_with_the_real_cli(
     consumer: Callable[[Sandbox], Project], toolchain: Toolchain
 ) -> None:
-    with Sandbox() as sandbox:
+    with running_sandbox() as sandbox:
         project = consumer(sandbox)
         result = project.pulumi("preview", "--non-interactive", expect=None)
     if toolchain.cloudflare:

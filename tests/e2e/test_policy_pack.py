@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from origin_tls.sandbox.runner import Sandbox
-from tests.e2e.conftest import zone_config
+from tests.e2e.conftest import running_sandbox, zone_config
 from tests.e2e.harness import REPO, Project, Toolchain, project_venv, set_virtualenv
 
 pytestmark = pytest.mark.e2e
@@ -59,7 +59,7 @@ def policy_pack(tmp_path: Path, toolchain: Toolchain) -> str:
 
 @pytest.fixture(scope="module")
 def zone() -> Iterator[Sandbox]:
-    with Sandbox() as sandbox:
+    with running_sandbox() as sandbox:
         yield sandbox
 
 

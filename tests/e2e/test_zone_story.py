@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from origin_tls.sandbox.runner import Sandbox
-from tests.e2e.conftest import STACKS, harden_hsts, zone_config
+from tests.e2e.conftest import STACKS, harden_hsts, running_sandbox, zone_config
 from tests.e2e.harness import Project, Toolchain
 
 pytestmark = pytest.mark.e2e
@@ -52,7 +52,7 @@ class Story:
 def story(toolchain: Toolchain, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Story]:
     # follow_zone_aop=False: the sandbox would otherwise put the origin's client CA back within a second (step 3
     # removes it); the stack uses global AOP, which that follower is not needed for.
-    with Sandbox(follow_zone_aop=False) as sandbox:
+    with running_sandbox(follow_zone_aop=False) as sandbox:
         project = Project(toolchain, STACKS / "zone", tmp_path_factory.mktemp("zone-story"))
         project.login_and_init()
         harden_hsts(sandbox)
