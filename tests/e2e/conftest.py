@@ -19,7 +19,7 @@ from origin_tls.baseline import Baseline
 from origin_tls.sandbox.api import API_PREFIX
 from origin_tls.sandbox.api_routes import ROUTES
 from origin_tls.sandbox.runner import Sandbox
-from tests.e2e.harness import Project, Toolchain, find_toolchain
+from tests.e2e.harness import REPO, Project, Toolchain, find_toolchain, project_venv, set_virtualenv
 
 STACKS = Path(__file__).parent / "stacks"
 
@@ -54,8 +54,9 @@ def harden_hsts(sandbox: Sandbox) -> None:
         client.edit_setting(sandbox.zone_id, "security_header", Baseline().zone_settings()["security_header"])
 
 
-def zone_config(sandbox: Sandbox, **extra: str) -> list[str]:
-    """``pulumi config set-all`` arguments pointing the stack at ``sandbox`` (the token as a secret)."""
+def zone_config(sandbox: Sandbox, *, client_files: bool = True, **extra: str) -> list[str]:
+    """``pulumi config set-all`` arguments pointing the stack at ``sandbox`` (the token as a secret).
+    ``client_files``: also ``clientCertFile``/``clientKeyFile`` (``stacks/zone`` has them, the reference stack not)."""
     info = sandbox.info
     plain = {
         "cloudflare:baseUrl": info.api_url,
@@ -71,6 +72,8 @@ def zone_config(sandbox: Sandbox, **extra: str) -> list[str]:
         "settleSeconds": "20",
         **extra,
     }
+    if not client_files:
+        del plain["clientCertFile"], plain["clientKeyFile"]
     args = ["config", "set-all", "--path", "--secret", f"cloudflare:apiToken={sandbox.token}"]
     for key, value in plain.items():
         args += ["--plaintext", f"{key}={value}"]
@@ -107,3 +110,31 @@ def running_sandbox(**kwargs: Any) -> Iterator[Sandbox]:
         yield sandbox
         unknown = unknown_requests(sandbox)
     assert unknown == [], f"requests the sandbox API does not emulate: {unknown}"
+
+
+@pytest.fixture
+def policy_pack(tmp_path: Path, toolchain: Toolchain) -> str:
+    """What to pass to ``--policy-pack``: a copy of ``policy/`` whose ``PulumiPolicy.yaml`` names the tests'
+    virtualenv (origin-tls and pulumi_policy installed: what ``policy/requirements.txt`` installs).
+
+    With ``pulumi-language-python`` installed that is the directory, as users pass it. Without it the CLI cannot run
+    a Python pack from a directory (v3.274 removed the ``pulumi-analyzer-policy-python`` fallback), so the pack gets
+    a launcher that the CLI starts as a binary analyzer (``--policy-pack FILE``, ``NewPolicyAnalyzer``) and that runs
+    what the language host's ``RunPlugin`` runs for a policy pack: ``python -u -m pulumi.policy ENGINE PACK_DIR``
+    in the pack's directory.
+    """
+    pack = tmp_path / "policy"
+    pack.mkdir()
+    for item in (REPO / "policy").iterdir():
+        if item.is_file():
+            (pack / item.name).write_bytes(item.read_bytes())
+    venv = project_venv()
+    set_virtualenv(pack / "PulumiPolicy.yaml", venv)
+    if toolchain.language_host:
+        return str(pack)
+    launcher = pack / "run-policy-pack"
+    launcher.write_text(
+        f'#!/bin/sh\ncd "{pack}" && exec "{venv}/bin/python" -u -m pulumi.policy "$@" "{pack}"\n', encoding="utf-8"
+    )
+    launcher.chmod(0o755)
+    return str(launcher)

@@ -17,7 +17,7 @@ import pytest
 
 from origin_tls.sandbox.runner import Sandbox
 from tests.e2e.conftest import running_sandbox, zone_config
-from tests.e2e.harness import REPO, Project, Toolchain, project_venv, set_virtualenv
+from tests.e2e.harness import Project
 
 pytestmark = pytest.mark.e2e
 
@@ -27,34 +27,6 @@ MANDATORY_WEAK = (
     "zone-ssl-not-off-or-flexible",
     "zone-handshake-verification",
 )
-
-
-@pytest.fixture
-def policy_pack(tmp_path: Path, toolchain: Toolchain) -> str:
-    """What to pass to ``--policy-pack``: a copy of ``policy/`` whose ``PulumiPolicy.yaml`` names the tests'
-    virtualenv (origin-tls and pulumi_policy installed: what ``policy/requirements.txt`` installs).
-
-    With ``pulumi-language-python`` installed that is the directory, as users pass it. Without it the CLI cannot run
-    a Python pack from a directory (v3.274 removed the ``pulumi-analyzer-policy-python`` fallback), so the pack gets
-    a launcher that the CLI starts as a binary analyzer (``--policy-pack FILE``, ``NewPolicyAnalyzer``) and that runs
-    what the language host's ``RunPlugin`` runs for a policy pack: ``python -u -m pulumi.policy ENGINE PACK_DIR``
-    in the pack's directory.
-    """
-    pack = tmp_path / "policy"
-    pack.mkdir()
-    for item in (REPO / "policy").iterdir():
-        if item.is_file():
-            (pack / item.name).write_bytes(item.read_bytes())
-    venv = project_venv()
-    set_virtualenv(pack / "PulumiPolicy.yaml", venv)
-    if toolchain.language_host:
-        return str(pack)
-    launcher = pack / "run-policy-pack"
-    launcher.write_text(
-        f'#!/bin/sh\ncd "{pack}" && exec "{venv}/bin/python" -u -m pulumi.policy "$@" "{pack}"\n', encoding="utf-8"
-    )
-    launcher.chmod(0o755)
-    return str(launcher)
 
 
 @pytest.fixture(scope="module")
