@@ -218,6 +218,37 @@ def test_renewal_replaces_the_key_create_before_delete_once_due(story: Story) ->
     assert after["renew_at"] != before["renew_at"]
 
 
+def _origin_keys(project: Project) -> list[bool]:
+    """The ``delete`` flag of each web-origin-key in the state (pending deletion: ``True``)."""
+    exported = json.loads(project.pulumi("stack", "export").stdout)
+    resources = exported["deployment"].get("resources") or []
+    return [bool(r.get("delete")) for r in resources if r["urn"].endswith("::web-origin-key")]
+
+
+def test_a_failed_deploy_leaves_the_replaced_key_pending_deletion_and_the_next_up_deletes_it_first(
+    story: Story,
+) -> None:
+    # README "Rotations that never break a pull": why the Origin CA certificate is retain_on_delete. Here with the
+    # key: a rotation replaces it create-before-delete, then the verification fails the deploy.
+    origin = story.sandbox.origin
+    assert origin is not None
+    healthy = origin.config
+    story.project.pulumi("config", "set", "rotation", "e2e-1")
+    origin.reconfigure(replace(healthy, client_ca_pem=None))
+    try:
+        failed = story.project.pulumi("up", "--yes", "--non-interactive", expect=None)
+    finally:
+        origin.reconfigure(healthy)
+    assert failed.code != 0, failed
+    assert "created replacement" in failed.output, failed
+    assert "deleted original" not in failed.output, failed
+    assert sorted(_origin_keys(story.project)) == [False, True]  # the old key is still there, marked for deletion
+    retry = story.project.pulumi("up", "--yes", "--non-interactive")
+    events = [line for line in retry.output.split("Updating (", 1)[1].splitlines() if line.startswith(" ")]
+    assert "web-origin-key deleting original" in events[0], retry.output
+    assert _origin_keys(story.project) == [False]
+
+
 def _processes_with_home(home: Path) -> list[str]:
     marker = f"PULUMI_HOME={home}".encode()
     found = []
