@@ -31,30 +31,23 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from .addresses import Endpoint
-from .pq_wire import (
-    CONTENT_ALERT,
-    CONTENT_APPDATA,
-    CONTENT_CCS,
-    CONTENT_HANDSHAKE,
-    X25519MLKEM768,
-    ClientHello,
-    HandshakeBuffer,
-    HandshakeKeys,
-    RecordReader,
-    ServerHelloFacts,
-    WireError,
-    alert_description,
-    build_client_hello,
-    group_name,
-    parse_server_hello,
-)
 from .tls_client import classify_error
 from .tls_io import Deadline, PlainStream, connect
 from .tls_wire import MAX_HANDSHAKE_BYTES, BoundExceeded
 
+if TYPE_CHECKING:
+    from .pq_wire import ClientHello, RecordReader, ServerHelloFacts
+
+# pq_wire (and with it cryptography) is imported only when a probe runs: `verify` without --require-pq does not
+# pay for it (tests/test_verify_registry.py keeps the import light).
+
 __all__ = ["NO_MLKEM", "X25519MLKEM768", "PqOutcome", "PqResult", "probe_pq_key_agreement"]
+
+#: The hybrid group (IANA TLS Supported Groups registry; RFC 10024): the only one offered.
+X25519MLKEM768 = 0x11EC
 
 _TLS13 = 0x0304
 _SERVER_HELLO, _FINISHED = 2, 20
@@ -90,6 +83,7 @@ class PqResult:
     detail: str
     bytes_sent: int = 0
     bytes_received: int = 0
+    alert: str | None = None  # the TLS alert the server sent (RFC 8446 section 6 name), if that was its answer
 
 
 class _Closed(ConnectionError):
@@ -99,9 +93,9 @@ class _Closed(ConnectionError):
 class _Answer(Exception):
     """The verdict, raised from inside the read loop."""
 
-    def __init__(self, outcome: PqOutcome, group: str | None, detail: str) -> None:
+    def __init__(self, outcome: PqOutcome, group: str | None, detail: str, alert: str | None = None) -> None:
         super().__init__(detail)
-        self.outcome, self.group, self.detail = outcome, group, detail
+        self.outcome, self.group, self.detail, self.alert = outcome, group, detail, alert
 
 
 def probe_pq_key_agreement(
@@ -120,6 +114,8 @@ def probe_pq_key_agreement(
     docstring (the verdict comes before a client certificate would be sent). Never raises for a network condition.
     """
     del client_cert_pem, client_key_pem  # the verdict is reached before TLS 1.3 sends a client certificate
+    from .pq_wire import WireError, build_client_hello
+
     bound = Deadline.within(timeout, deadline)
     hello = build_client_hello(hostname)
     exchange = _Exchange(endpoint, hello)
@@ -134,7 +130,7 @@ def probe_pq_key_agreement(
         exchange.sent = len(hello.record)
         exchange.run(stream)
     except _Answer as answer:
-        return exchange.result(answer.outcome, answer.group, answer.detail)
+        return exchange.result(answer.outcome, answer.group, answer.detail, answer.alert)
     except WireError as exc:
         return exchange.result(PqOutcome.ERROR, exchange.group, f"{endpoint}: not a TLS 1.3 answer: {exc}")
     except _Closed as exc:
@@ -158,8 +154,8 @@ class _Exchange:
         self.received = 0
         self.group: str | None = None
 
-    def result(self, outcome: PqOutcome, group: str | None, detail: str) -> PqResult:
-        return PqResult(outcome, group, detail, self.sent, self.received)
+    def result(self, outcome: PqOutcome, group: str | None, detail: str, alert: str | None = None) -> PqResult:
+        return PqResult(outcome, group, detail, self.sent, self.received, alert)
 
     def _records(self, stream: PlainStream, reader: RecordReader) -> tuple[int, bytes, bytes]:
         """The next whole record; ERROR-worthy exceptions at the end of the stream or past the byte bound."""
@@ -184,24 +180,39 @@ class _Exchange:
         return "the server closed the connection before its Finished"
 
     def _alert(self, fragment: bytes) -> _Answer:
+        from .pq_wire import alert_description
+
         code = fragment[1] if len(fragment) >= 2 else -1
         name = alert_description(code)
         where = f"{self.endpoint}: offered only X25519MLKEM768 over TLS 1.3, the server sent TLS alert {name}"
         if self.group is not None:
-            return _Answer(PqOutcome.REFUSED, self.group, f"{where} after selecting {self.group}")
+            return _Answer(PqOutcome.REFUSED, self.group, f"{where} after selecting {self.group}", name)
         if name in _NO_COMMON_GROUP:
-            return _Answer(PqOutcome.REFUSED, None, f"{where}: no group in common, {NO_MLKEM}")
+            return _Answer(PqOutcome.REFUSED, None, f"{where}: no group in common, {NO_MLKEM}", name)
         if name == "protocol_version":
             return _Answer(
                 PqOutcome.REFUSED,
                 None,
                 f"{where}: it does not speak TLS 1.3, which post-quantum key agreement needs "
                 "(Cloudflare's pqh mode connects over TLS 1.3 only)",
+                name,
             )
-        return _Answer(PqOutcome.REFUSED, None, where)
+        return _Answer(PqOutcome.REFUSED, None, where, name)
 
     def run(self, stream: PlainStream) -> None:
         """Read until the verdict (raised as :class:`_Answer`); network and framing errors propagate."""
+        from .pq_wire import (
+            CONTENT_ALERT,
+            CONTENT_APPDATA,
+            CONTENT_CCS,
+            CONTENT_HANDSHAKE,
+            HandshakeBuffer,
+            HandshakeKeys,
+            RecordReader,
+            WireError,
+            parse_server_hello,
+        )
+
         reader, plain = RecordReader(), HandshakeBuffer()
         while True:  # until the ServerHello
             content_type, _, fragment = self._records(stream, reader)
@@ -269,6 +280,8 @@ class _Exchange:
 
     def _judge_hello(self, facts: ServerHelloFacts) -> None:
         """Raise the verdict for any ServerHello but TLS 1.3 with an X25519MLKEM768 share; note the group."""
+        from .pq_wire import WireError, group_name
+
         where = f"{self.endpoint}: offered only X25519MLKEM768 over TLS 1.3"
         if facts.version != _TLS13:
             raise _Answer(

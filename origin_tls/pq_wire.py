@@ -28,6 +28,8 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM, ChaCha20Poly1305
 
+from .pq import X25519MLKEM768  # the contract's constant (pq.py stays light: it imports this module lazily)
+
 __all__ = [
     "CONTENT_ALERT",
     "CONTENT_APPDATA",
@@ -55,8 +57,6 @@ try:  # cryptography 47+ (its wheels bundle an OpenSSL with ML-KEM); older ones 
 except ImportError:  # pragma: no cover - the pinned cryptography has it
     MLKEM_AVAILABLE = False
 
-#: The hybrid group (IANA TLS Supported Groups registry; RFC 10024).
-X25519MLKEM768 = 0x11EC
 _MLKEM768_EK_BYTES = 1184
 _MLKEM768_CT_BYTES = 1088
 _X25519_BYTES = 32
