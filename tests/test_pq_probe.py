@@ -18,6 +18,7 @@ from origin_tls.pq import X25519MLKEM768, PqOutcome, probe_pq_key_agreement
 from origin_tls.pq_wire import SERVER_SHARE_BYTES, build_client_hello
 from origin_tls.tls_io import Deadline
 from tests.peers import HOSTNAME
+from tests.peers.nginx import CommonSites
 from tests.peers.pki import IssuedCert, TestPki
 from tests.peers.pq_servers import (
     GoPqServer,
@@ -139,6 +140,20 @@ def test_go_ignores_a_classical_first_preference_when_the_client_offers_the_hybr
         assert openssl_client_group(server.endpoint, HOSTNAME) == "X25519MLKEM768"
         result = probe_pq_key_agreement(server.endpoint, HOSTNAME, timeout=TIMEOUT)
     assert result.outcome is PqOutcome.NEGOTIATED
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# nginx (Debian 12: OpenSSL 3.0, no ML-KEM); the other Debian servers are in tests/servers/test_pq_servers.py
+
+
+@pytest.mark.parametrize(
+    ("site", "alert"),
+    [("modern", "handshake_failure"), ("aop_on", "handshake_failure"), ("tls12_only", "protocol_version")],
+)
+def test_debian_nginx_cannot_negotiate_the_hybrid(nginx_sites: CommonSites, site: str, alert: str) -> None:
+    result = probe_pq_key_agreement(getattr(nginx_sites, site).endpoint, HOSTNAME, timeout=TIMEOUT)
+    assert result.outcome is PqOutcome.REFUSED, result.detail
+    assert result.alert == alert
 
 
 # ----------------------------------------------------------------------------------------------------------------
