@@ -33,23 +33,31 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 from .addresses import Endpoint
+from .pq_wire import (
+    CONTENT_ALERT,
+    CONTENT_APPDATA,
+    CONTENT_CCS,
+    CONTENT_HANDSHAKE,
+    X25519MLKEM768,
+    ClientHello,
+    HandshakeBuffer,
+    HandshakeKeys,
+    NoMlKem,
+    RecordReader,
+    ServerHelloFacts,
+    WireError,
+    alert_description,
+    build_client_hello,
+    group_name,
+    parse_server_hello,
+)
 from .tls_client import classify_error
 from .tls_io import Deadline, PlainStream, connect
 from .tls_wire import MAX_HANDSHAKE_BYTES, BoundExceeded
 
-if TYPE_CHECKING:
-    from .pq_wire import ClientHello, RecordReader, ServerHelloFacts
-
-# pq_wire (and with it cryptography) is imported only when a probe runs: `verify` without --require-pq does not
-# pay for it (tests/test_verify_registry.py keeps the import light).
-
 __all__ = ["NO_MLKEM", "X25519MLKEM768", "PqOutcome", "PqResult", "probe_pq_key_agreement"]
-
-#: The hybrid group (IANA TLS Supported Groups registry; RFC 10024): the only one offered.
-X25519MLKEM768 = 0x11EC
 
 _TLS13 = 0x0304
 _SERVER_HELLO, _FINISHED = 2, 20
@@ -116,10 +124,11 @@ def probe_pq_key_agreement(
     docstring (the verdict comes before a client certificate would be sent). Never raises for a network condition.
     """
     del client_cert_pem, client_key_pem  # the verdict is reached before TLS 1.3 sends a client certificate
-    from .pq_wire import WireError, build_client_hello
-
     bound = Deadline.within(timeout, deadline)
-    hello = build_client_hello(hostname)
+    try:
+        hello = build_client_hello(hostname)
+    except NoMlKem as exc:  # nothing was offered: no evidence either way
+        return PqResult(PqOutcome.ERROR, None, f"{endpoint}: not probed: {exc}")
     exchange = _Exchange(endpoint, hello)
     try:
         sock = connect(endpoint, bound)
@@ -182,8 +191,6 @@ class _Exchange:
         return "the server closed the connection before its Finished"
 
     def _alert(self, fragment: bytes) -> _Answer:
-        from .pq_wire import alert_description
-
         code = fragment[1] if len(fragment) >= 2 else -1
         name = alert_description(code)
         where = f"{self.endpoint}: offered only X25519MLKEM768 over TLS 1.3, the server sent TLS alert {name}"
@@ -203,18 +210,6 @@ class _Exchange:
 
     def run(self, stream: PlainStream) -> None:
         """Read until the verdict (raised as :class:`_Answer`); network and framing errors propagate."""
-        from .pq_wire import (
-            CONTENT_ALERT,
-            CONTENT_APPDATA,
-            CONTENT_CCS,
-            CONTENT_HANDSHAKE,
-            HandshakeBuffer,
-            HandshakeKeys,
-            RecordReader,
-            WireError,
-            parse_server_hello,
-        )
-
         reader, plain = RecordReader(), HandshakeBuffer()
         while True:  # until the ServerHello
             content_type, _, fragment = self._records(stream, reader)
@@ -282,8 +277,6 @@ class _Exchange:
 
     def _judge_hello(self, facts: ServerHelloFacts) -> None:
         """Raise the verdict for any ServerHello but TLS 1.3 with an X25519MLKEM768 share; note the group."""
-        from .pq_wire import WireError, group_name
-
         where = f"{self.endpoint}: offered only X25519MLKEM768 over TLS 1.3"
         if facts.version != _TLS13:
             raise _Answer(

@@ -24,23 +24,20 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from cryptography.exceptions import InvalidTag
-from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM, ChaCha20Poly1305
-
-from .pq import X25519MLKEM768  # the contract's constant (pq.py stays light: it imports this module lazily)
+# cryptography is imported where keys are made and records opened, not here: `verify` imports this module (through
+# origin_tls.pq and the check registry) and only a run with --require-pq needs it (tests/test_verify_registry.py).
 
 __all__ = [
     "CONTENT_ALERT",
     "CONTENT_APPDATA",
     "CONTENT_CCS",
     "CONTENT_HANDSHAKE",
-    "MLKEM_AVAILABLE",
     "SERVER_SHARE_BYTES",
     "X25519MLKEM768",
     "ClientHello",
     "HandshakeBuffer",
     "HandshakeKeys",
+    "NoMlKem",
     "RecordReader",
     "ServerHelloFacts",
     "WireError",
@@ -50,13 +47,8 @@ __all__ = [
     "parse_server_hello",
 ]
 
-try:  # cryptography 47+ (its wheels bundle an OpenSSL with ML-KEM); older ones cannot make the key share
-    from cryptography.hazmat.primitives.asymmetric.mlkem import MLKEM768PrivateKey
-
-    MLKEM_AVAILABLE = True
-except ImportError:  # pragma: no cover - the pinned cryptography has it
-    MLKEM_AVAILABLE = False
-
+#: The hybrid group (IANA TLS Supported Groups registry; RFC 10024): the only one offered.
+X25519MLKEM768 = 0x11EC
 _MLKEM768_EK_BYTES = 1184
 _MLKEM768_CT_BYTES = 1088
 _X25519_BYTES = 32
@@ -95,11 +87,11 @@ CONTENT_CCS, CONTENT_ALERT, CONTENT_HANDSHAKE, CONTENT_APPDATA = 20, 21, 22, 23
 _MAX_RECORD = 2**14 + 256
 
 # What Cloudflare's edge and every TLS 1.3 stack offer: the three TLS 1.3 suites (RFC 8446 section 9.1 makes the
-# first mandatory). (suite, hash, key length, AEAD)
-_SUITES: dict[int, tuple[Callable[..., Any], int, Callable[[bytes], AESGCM | ChaCha20Poly1305]]] = {
-    0x1301: (hashlib.sha256, 16, AESGCM),
-    0x1302: (hashlib.sha384, 32, AESGCM),
-    0x1303: (hashlib.sha256, 32, ChaCha20Poly1305),
+# first mandatory). suite: (hash, key length, AEAD)
+_SUITES: dict[int, tuple[Callable[..., Any], int, str]] = {
+    0x1301: (hashlib.sha256, 16, "AES-GCM"),
+    0x1302: (hashlib.sha384, 32, "AES-GCM"),
+    0x1303: (hashlib.sha256, 32, "ChaCha20-Poly1305"),
 }
 # Signature schemes a server may use for its CertificateVerify (RFC 8446 section 4.2.3): ECDSA, RSA-PSS, EdDSA, then
 # RSA PKCS#1 for certificate chains only.
@@ -109,6 +101,10 @@ _SIGNATURE_SCHEMES = (0x0403, 0x0503, 0x0603, 0x0804, 0x0805, 0x0806, 0x0807, 0x
 
 class WireError(ValueError):
     """The bytes are not the TLS the probe expects (bad framing, a message cut short, an unknown suite)."""
+
+
+class NoMlKem(RuntimeError):
+    """This installation cannot make an ML-KEM-768 key share (a ``cryptography`` without ML-KEM)."""
 
 
 def group_name(code: int) -> str:
@@ -135,8 +131,8 @@ class ClientHello:
 
     message: bytes  # the handshake message (type, length, body): the start of the transcript
     record: bytes  # what goes on the wire
-    mlkem: Any = field(repr=False)  # MLKEM768PrivateKey
-    x25519: X25519PrivateKey = field(repr=False)
+    mlkem: Any = field(repr=False)  # cryptography's MLKEM768PrivateKey
+    x25519: Any = field(repr=False)  # cryptography's X25519PrivateKey
 
     def shared_secret(self, server_share: bytes) -> bytes:
         """The X25519MLKEM768 shared secret: ML-KEM-768 decapsulation of the server's ciphertext, then X25519
@@ -144,10 +140,12 @@ class ClientHello:
         wrong size or an X25519 share that gives the all-zero secret (RFC 8446 section 7.4.2)."""
         if len(server_share) != SERVER_SHARE_BYTES:
             raise WireError(f"the server's X25519MLKEM768 share is {len(server_share)} bytes, not {SERVER_SHARE_BYTES}")
+        from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PublicKey
+
         ciphertext, x25519_share = server_share[:_MLKEM768_CT_BYTES], server_share[_MLKEM768_CT_BYTES:]
         try:
             mlkem_secret: bytes = self.mlkem.decapsulate(ciphertext)
-            x25519_secret = self.x25519.exchange(X25519PublicKey.from_public_bytes(x25519_share))
+            x25519_secret: bytes = self.x25519.exchange(X25519PublicKey.from_public_bytes(x25519_share))
         except ValueError as exc:
             raise WireError(f"the server's X25519MLKEM768 share is not valid: {exc}") from None
         return mlkem_secret + x25519_secret
@@ -161,8 +159,12 @@ def build_client_hello(server_name: str | None) -> ClientHello:
     HelloRetryRequest). A 32-byte legacy session id, as every browser sends (RFC 8446 appendix D.4: middlebox
     compatibility mode).
     """
-    if not MLKEM_AVAILABLE:  # pragma: no cover - the pinned cryptography has it
-        raise RuntimeError("this cryptography has no ML-KEM-768 (cryptography 47+ is needed)")
+    from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
+
+    try:  # cryptography 47+: its wheels bundle an OpenSSL with ML-KEM
+        from cryptography.hazmat.primitives.asymmetric.mlkem import MLKEM768PrivateKey
+    except ImportError:  # pragma: no cover - the pinned cryptography has it
+        raise NoMlKem("this installation's cryptography has no ML-KEM-768 (cryptography 47+ is needed)") from None
     mlkem = MLKEM768PrivateKey.generate()
     x25519 = X25519PrivateKey.generate()
     share = mlkem.public_key().public_bytes_raw() + x25519.public_key().public_bytes_raw()
@@ -326,7 +328,10 @@ class HandshakeKeys:
     def __init__(self, cipher_suite: int, shared_secret: bytes, transcript: bytes) -> None:
         if cipher_suite not in _SUITES:
             raise WireError(f"the server selected cipher suite 0x{cipher_suite:04x}, which was not offered")
-        hash_fn, key_length, aead = _SUITES[cipher_suite]
+        from cryptography.hazmat.primitives.ciphers.aead import AESGCM, ChaCha20Poly1305
+
+        hash_fn, key_length, aead_name = _SUITES[cipher_suite]
+        aead = AESGCM if aead_name == "AES-GCM" else ChaCha20Poly1305
         self.hash_fn = hash_fn
         zeros = bytes(hash_fn().digest_size)
         early = _hkdf_extract(hash_fn, zeros, zeros)
@@ -335,7 +340,7 @@ class HandshakeKeys:
         traffic = _hkdf_expand_label(
             hash_fn, handshake_secret, "s hs traffic", hash_fn(transcript).digest(), len(zeros)
         )
-        self._aead = aead(_hkdf_expand_label(hash_fn, traffic, "key", b"", key_length))
+        self._aead: AESGCM | ChaCha20Poly1305 = aead(_hkdf_expand_label(hash_fn, traffic, "key", b"", key_length))
         self._iv = _hkdf_expand_label(hash_fn, traffic, "iv", b"", 12)
         self._finished_key = _hkdf_expand_label(hash_fn, traffic, "finished", b"", len(zeros))
         self._sequence = 0
@@ -346,6 +351,8 @@ class HandshakeKeys:
     def open(self, header: bytes, fragment: bytes) -> tuple[int, bytes]:
         """(inner content type, content) of a protected record (RFC 8446 section 5.2); :class:`WireError` when it
         does not decrypt with the agreed key."""
+        from cryptography.exceptions import InvalidTag
+
         nonce = bytes(a ^ b for a, b in zip(self._iv, self._sequence.to_bytes(12, "big"), strict=True))
         self._sequence += 1
         try:
