@@ -202,6 +202,9 @@ class Baseline:
     aop: AopMode | None = None
     ssl_mode: SslMode = SslMode.STRICT
     min_days_remaining: int = DEFAULT_MIN_DAYS_REMAINING
+    #: The second hop must be post-quantum (--require-pq): the origin negotiates X25519MLKEM768 and the zone
+    #: enforces it (origin_tls_compliance_modes contains pqh).
+    require_pq: bool = False
 
     @property
     def aop_required(self) -> bool:

@@ -62,7 +62,7 @@ from .cloudflare_shapes import (
     parse_setting_id,
     parse_setting_value,
 )
-from .errors import InvalidInput
+from .errors import InvalidInput, ResponseError
 
 __all__ = [
     "AOP_PERMISSION_EDIT",
@@ -93,6 +93,16 @@ ZONE_SETTINGS_PERMISSION_EDIT = "Zone Settings Edit"
 ORIGIN_CA_PERMISSION = "SSL and Certificates Edit"
 AOP_PERMISSION_READ = "SSL and Certificates Read"
 AOP_PERMISSION_EDIT = "SSL and Certificates Edit"
+
+
+_AUTO_KEX = "auto_origin_tls_kex"
+_COMPLIANCE = "origin_tls_compliance_modes"
+
+
+def _check_setting_id(result: object, setting: str) -> None:
+    item = as_object(result)
+    if "id" in item and item["id"] != setting:
+        raise ResponseError(f"zone setting {setting}: the answer is for setting {item['id']!r}")
 
 
 class CloudflareClient(ApiSession):
@@ -131,6 +141,34 @@ class CloudflareClient(ApiSession):
             zone=zone,
         )
         return as_setting_value(result, setting)
+
+    # ----------------------------------------------------------------------------------------------------------
+    # Post-quantum key agreement to the origin (reference §6): two settings with their own shapes
+
+    def get_auto_origin_tls_kex(self, zone_id: str) -> bool:
+        """Automatic origin key exchange (``GET .../settings/auto_origin_tls_kex``): its ``enabled`` boolean (this
+        setting's value is under ``enabled``, not ``value``)."""
+        zone = parse_zone_id(zone_id)
+        result = self._call(
+            "GET", f"/zones/{zone}/settings/{_AUTO_KEX}", permission=ZONE_SETTINGS_PERMISSION_READ, zone=zone
+        )
+        _check_setting_id(result, _AUTO_KEX)
+        return as_enabled(result)
+
+    def get_origin_tls_compliance_modes(self, zone_id: str) -> list[str]:
+        """The origin TLS compliance modes (``GET .../settings/origin_tls_compliance_modes``): the ``value`` list,
+        unknown modes kept as the opaque strings they are (``[]``, or ``null``, is no constraint)."""
+        zone = parse_zone_id(zone_id)
+        result = self._call(
+            "GET", f"/zones/{zone}/settings/{_COMPLIANCE}", permission=ZONE_SETTINGS_PERMISSION_READ, zone=zone
+        )
+        _check_setting_id(result, _COMPLIANCE)
+        value = as_setting_value(result, _COMPLIANCE)
+        if value is None:
+            return []
+        if not isinstance(value, list) or not all(isinstance(mode, str) for mode in value):
+            raise ResponseError(f"zone setting {_COMPLIANCE}: 'value' is not a list of strings")
+        return list(value)
 
     # ----------------------------------------------------------------------------------------------------------
     # Zone-level Authenticated Origin Pulls (reference §2.3)

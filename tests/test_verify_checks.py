@@ -289,7 +289,29 @@ def test_connections_per_target(peers: Peers) -> None:
         "origin.aop": Status.PASS,
         "origin.aop_client": Status.SKIPPED,
         "origin.min_tls_version": Status.PASS,
+        "origin.pq_key_agreement": Status.SKIPPED,  # no --require-pq: no connection for it
     }
+
+
+def test_require_pq_costs_one_connection_to_the_origin_and_nothing_else(peers: Peers) -> None:
+    # The twin of the count above: with --require-pq the origin sees one connection more (the post-quantum probe),
+    # the edge none; this origin (Python's ssl on Debian's OpenSSL 3.0) has no ML-KEM, so the check fails.
+    pki = peers.pki
+    with (
+        _Counting(cert=pki.good(HOSTNAME), header_lines=[f"Strict-Transport-Security: {STS}"]) as edge,
+        _Counting(status=301, header_lines=[f"Location: https://{HOSTNAME}/"]) as plain,
+        _Counting(cert=pki.origin(HOSTNAME), status=496) as origin,
+    ):
+        report = verify(
+            [Target(HOSTNAME, edge=edge.endpoint, edge_http=plain.endpoint, origin=origin.endpoint)],
+            Baseline(require_pq=True),
+            peers.options(),
+        ).targets[0]
+        counts = (edge.connections_seen, plain.connections_seen, origin.connections_seen)
+    assert counts == (4, 1, 5)
+    check = next(c for c in report.checks if c.id == "origin.pq_key_agreement")
+    assert check.status is Status.FAIL
+    assert check.observed == "refused: TLS alert handshake_failure"
 
 
 def test_tls_1_3_verdict_and_text_unchanged_when_https_negotiates_lower(peers: Peers) -> None:
