@@ -18,6 +18,7 @@ from origin_tls.pq import X25519MLKEM768, PqOutcome, probe_pq_key_agreement
 from origin_tls.pq_wire import SERVER_SHARE_BYTES, build_client_hello
 from origin_tls.tls_io import Deadline
 from tests.peers import HOSTNAME
+from tests.peers.nginx import CommonSites
 from tests.peers.pki import IssuedCert, TestPki
 from tests.peers.pq_servers import (
     GoPqServer,
@@ -59,13 +60,22 @@ def test_openssl_4_with_its_default_groups_negotiates_x25519mlkem768(cert: Issue
     assert "Finished verified" in result.detail
 
 
-def test_openssl_4_restricted_to_classical_groups_is_refused(cert: IssuedCert) -> None:
-    with OpenSslPqServer(cert, groups="X25519:P-256") as server:
+@pytest.mark.parametrize(
+    ("settings", "alert", "words"),
+    [
+        ({"groups": "X25519:P-256"}, "handshake_failure", "its TLS library has no ML-KEM (OpenSSL 3.5+"),
+        ({"max_version": "1.2"}, "protocol_version", "it does not speak TLS 1.3"),
+    ],
+    ids=["classical groups only", "TLS 1.2 only"],
+)
+def test_openssl_4_without_the_hybrid_or_tls_1_3_is_refused(
+    cert: IssuedCert, settings: dict[str, str], alert: str, words: str
+) -> None:
+    with OpenSslPqServer(cert, **settings) as server:  # type: ignore[arg-type]
         result = probe_pq_key_agreement(server.endpoint, HOSTNAME, timeout=TIMEOUT)
     assert result.outcome is PqOutcome.REFUSED
-    assert "handshake_failure" in result.detail
-    assert "no ML-KEM" in result.detail
-    assert "525" in result.detail
+    assert result.alert == alert
+    assert words in result.detail
 
 
 def test_a_server_that_prefers_classical_still_selects_the_hybrid_when_offered_only_it(cert: IssuedCert) -> None:
@@ -83,14 +93,6 @@ def test_a_server_without_the_hybrid_in_its_list_is_refused_even_when_it_prefers
         assert openssl_client_group(server.endpoint, HOSTNAME) == "x25519"
         result = probe_pq_key_agreement(server.endpoint, HOSTNAME, timeout=TIMEOUT)
     assert result.outcome is PqOutcome.REFUSED
-
-
-def test_openssl_4_tls_1_2_only_is_refused_for_want_of_tls_1_3(cert: IssuedCert) -> None:
-    with OpenSslPqServer(cert, max_version="1.2") as server:
-        result = probe_pq_key_agreement(server.endpoint, HOSTNAME, timeout=TIMEOUT)
-    assert result.outcome is PqOutcome.REFUSED
-    assert "protocol_version" in result.detail
-    assert "TLS 1.3" in result.detail
 
 
 def test_a_server_requiring_a_client_certificate_is_judged_on_its_group(pki: TestPki, cert: IssuedCert) -> None:
@@ -116,18 +118,18 @@ def test_go_crypto_tls_by_default_negotiates_x25519mlkem768(go_server: type[GoPq
     assert result.group == "X25519MLKEM768"
 
 
-def test_go_crypto_tls_restricted_to_classical_groups_is_refused(go_server: type[GoPqServer], cert: IssuedCert) -> None:
-    with go_server(cert, groups="X25519,P256") as server:
+@pytest.mark.parametrize(
+    ("settings", "alert"),
+    [({"groups": "X25519,P256"}, "handshake_failure"), ({"max_version": "1.2"}, "protocol_version")],
+    ids=["classical groups only", "TLS 1.2 only"],
+)
+def test_go_crypto_tls_without_the_hybrid_or_tls_1_3_is_refused(
+    go_server: type[GoPqServer], cert: IssuedCert, settings: dict[str, str], alert: str
+) -> None:
+    with go_server(cert, **settings) as server:  # type: ignore[arg-type]
         result = probe_pq_key_agreement(server.endpoint, HOSTNAME, timeout=TIMEOUT)
     assert result.outcome is PqOutcome.REFUSED
-    assert "handshake_failure" in result.detail
-
-
-def test_go_crypto_tls_1_2_only_is_refused(go_server: type[GoPqServer], cert: IssuedCert) -> None:
-    with go_server(cert, max_version="1.2") as server:
-        result = probe_pq_key_agreement(server.endpoint, HOSTNAME, timeout=TIMEOUT)
-    assert result.outcome is PqOutcome.REFUSED
-    assert "protocol_version" in result.detail
+    assert result.alert == alert
 
 
 def test_go_ignores_a_classical_first_preference_when_the_client_offers_the_hybrid(
@@ -139,6 +141,20 @@ def test_go_ignores_a_classical_first_preference_when_the_client_offers_the_hybr
         assert openssl_client_group(server.endpoint, HOSTNAME) == "X25519MLKEM768"
         result = probe_pq_key_agreement(server.endpoint, HOSTNAME, timeout=TIMEOUT)
     assert result.outcome is PqOutcome.NEGOTIATED
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# nginx (Debian 12: OpenSSL 3.0, no ML-KEM); the other Debian servers are in tests/servers/test_pq_servers.py
+
+
+@pytest.mark.parametrize(
+    ("site", "alert"),
+    [("modern", "handshake_failure"), ("aop_on", "handshake_failure"), ("tls12_only", "protocol_version")],
+)
+def test_debian_nginx_cannot_negotiate_the_hybrid(nginx_sites: CommonSites, site: str, alert: str) -> None:
+    result = probe_pq_key_agreement(getattr(nginx_sites, site).endpoint, HOSTNAME, timeout=TIMEOUT)
+    assert result.outcome is PqOutcome.REFUSED, result.detail
+    assert result.alert == alert
 
 
 # ----------------------------------------------------------------------------------------------------------------
