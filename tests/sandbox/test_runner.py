@@ -290,3 +290,10 @@ def test_pq_origin_option_runs_it_beside_nginx_and_the_edge_reaches_it_under_pqh
         pull = box.edge.pulls[-1]
         assert pull.offered == ("X25519MLKEM768",)
         assert pull.group == ("X25519MLKEM768" if pq_origin else None)
+
+
+def test_the_sandbox_command_takes_pq_origin() -> None:
+    from origin_tls.sandbox.cli import build_parser
+
+    assert build_parser().parse_args(["--pq-origin"]).pq_origin is True
+    assert build_parser().parse_args([]).pq_origin is False
