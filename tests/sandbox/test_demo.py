@@ -57,6 +57,7 @@ def test_fresh_sandbox_fails_the_baseline(sandbox: Sandbox) -> None:
         "zone.security_header",
         "zone.always_use_https",
         "zone.aop",
+        "zone.origin_pq",  # automatic key exchange is on, but pqh is not required yet
     }
 
 
@@ -113,7 +114,7 @@ def test_demo_command_exits_0_within_30_seconds() -> None:
 def test_demo_with_the_python_origin_tells_the_same_story(capsys: pytest.CaptureFixture[str]) -> None:
     assert run_demo(["--python-origin"]) == 0
     out = capsys.readouterr().out
-    assert "origin (python)" in out
+    assert "python origin beside it" in out
     assert "demo passed" in out
 
 
