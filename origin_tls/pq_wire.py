@@ -163,7 +163,7 @@ def build_client_hello(server_name: str | None) -> ClientHello:
 
     try:  # cryptography 48+ (reference/cloudflare.md section 6): its wheels bundle an OpenSSL with ML-KEM
         from cryptography.hazmat.primitives.asymmetric.mlkem import MLKEM768PrivateKey
-    except ImportError:  # pragma: no cover - the pinned cryptography has it
+    except ImportError:  # pragma: no cover - pyproject allows cryptography 42+; 50 is installed here
         raise NoMlKem("this installation's cryptography has no ML-KEM-768 (cryptography 48+ is needed)") from None
     mlkem = MLKEM768PrivateKey.generate()
     x25519 = X25519PrivateKey.generate()
