@@ -161,10 +161,10 @@ def build_client_hello(server_name: str | None) -> ClientHello:
     """
     from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
-    try:  # cryptography 47+: its wheels bundle an OpenSSL with ML-KEM
+    try:  # cryptography 48+ (reference/cloudflare.md section 6): its wheels bundle an OpenSSL with ML-KEM
         from cryptography.hazmat.primitives.asymmetric.mlkem import MLKEM768PrivateKey
-    except ImportError:  # pragma: no cover - the pinned cryptography has it
-        raise NoMlKem("this installation's cryptography has no ML-KEM-768 (cryptography 47+ is needed)") from None
+    except ImportError:  # pragma: no cover - pyproject allows cryptography 42+; 50 is installed here
+        raise NoMlKem("this installation's cryptography has no ML-KEM-768 (cryptography 48+ is needed)") from None
     mlkem = MLKEM768PrivateKey.generate()
     x25519 = X25519PrivateKey.generate()
     share = mlkem.public_key().public_bytes_raw() + x25519.public_key().public_bytes_raw()

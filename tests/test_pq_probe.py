@@ -9,11 +9,14 @@ from __future__ import annotations
 
 import os
 import pickle
+import socket
 import time
 from collections.abc import Iterator
 
 import pytest
 
+from origin_tls import pq, pq_wire
+from origin_tls.addresses import Endpoint
 from origin_tls.pq import X25519MLKEM768, PqOutcome, probe_pq_key_agreement
 from origin_tls.pq_wire import SERVER_SHARE_BYTES, build_client_hello
 from origin_tls.tls_io import Deadline
@@ -29,7 +32,7 @@ from tests.peers.pq_servers import (
     openssl_client_group,
     server_hello,
 )
-from tests.peers.tls_servers import Tarpit, closed_port
+from tests.peers.tls_servers import Tarpit, closed_port, someone_connected
 
 TIMEOUT = 3.0
 BOUND = 3 * TIMEOUT + 1
@@ -288,3 +291,22 @@ def test_the_ephemeral_keys_stay_out_of_reprs_and_pickles() -> None:
     assert "x25519" not in repr(hello)
     with pytest.raises((TypeError, pickle.PicklingError)):
         pickle.dumps(hello)
+
+
+def test_an_installation_without_ml_kem_probes_nothing_and_is_inconclusive(
+    monkeypatch: pytest.MonkeyPatch, listener: socket.socket
+) -> None:
+    # A cryptography older than 48 cannot make the key share: nothing is offered, so nothing is proven either way.
+    def no_mlkem(server_name: str | None) -> None:
+        raise pq_wire.NoMlKem("this installation's cryptography has no ML-KEM-768 (cryptography 48+ is needed)")
+
+    monkeypatch.setattr(pq, "build_client_hello", no_mlkem)
+    endpoint = Endpoint(*listener.getsockname()[:2])
+    result = probe_pq_key_agreement(endpoint, HOSTNAME, timeout=TIMEOUT)
+    assert result.outcome is PqOutcome.ERROR
+    assert "cryptography 48+" in result.detail
+    assert not someone_connected(listener)
+    # The twin: with ML-KEM the same listener sees the probe.
+    monkeypatch.undo()
+    probe_pq_key_agreement(endpoint, HOSTNAME, timeout=0.5)
+    assert someone_connected(listener)

@@ -113,9 +113,12 @@ def test_info_has_exactly_the_contract_fields(sandbox: Sandbox) -> None:
 
 
 def test_stop_is_idempotent_and_closes_everything() -> None:
+    # The box's own nginx: another test's session-scoped nginx (nginx_sites) may be running under this process too.
+    others = nginx_pids(os.getpid())
     box = Sandbox(follow_zone_aop=False).start()
     info = box.info
-    ours = nginx_pids(os.getpid())
+    ours = nginx_pids(os.getpid()) - others
+    assert ours  # the twin of wait_gone below: the box's nginx was found while it ran
     workdir = Path(info.edge_ca_file).parent.parent
     box.stop()
     box.stop()
