@@ -56,7 +56,8 @@ from .baseline import (
     parse_zone_id,
 )
 from .errors import InvalidInput
-from .inventory_file import Shown, read_document, shown
+from .inventory_file import Shown, read_bounded, read_document, shown
+from .numbers import ascii_int
 from .verify import Target, VerifyOptions
 
 __all__ = [
@@ -104,8 +105,8 @@ def parse_min_days(value: object, *, field_name: str = "min_days") -> int:
     allowed = f"a whole number of days from 0 to {MAX_MIN_DAYS}"
     if isinstance(value, bool):
         raise InvalidInput(field_name, value, allowed)
-    if isinstance(value, str) and value.strip().isdigit():
-        value = int(value.strip())
+    if isinstance(value, str) and (number := ascii_int(value.strip())) is not None:
+        value = number  # ASCII digits only (issue 18)
     if isinstance(value, float) and value.is_integer():  # 14.0 from a JSON producer that writes every number so
         value = int(value)
     if not isinstance(value, int) or not 0 <= value <= MAX_MIN_DAYS:
@@ -140,13 +141,11 @@ class _Files:
 
     @staticmethod
     def _load(path: str, kind: str, field_name: str) -> str:
-        readable = parse_readable_file(path, field_name=field_name)
-        try:
-            with open(readable, encoding="utf-8") as handle:
-                text = handle.read()
-        except (OSError, UnicodeDecodeError):
-            raise InvalidInput(field_name, path, "a readable PEM file") from None
         from . import certs  # cryptography only when a PEM is named (import cost of a run without one)
+
+        readable = parse_readable_file(path, field_name=field_name)
+        # Bounded whatever the file's size (issue 18: a 61-byte inventory naming a 32 MiB file grew the heap 64 MiB).
+        text = read_bounded(readable, limit=certs.MAX_CA_FILE_BYTES, field_name=field_name, what="a readable PEM file")
 
         try:
             if kind == "key":
