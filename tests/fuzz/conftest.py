@@ -29,6 +29,7 @@ from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, Verbosity, settings
+from hypothesis.errors import StopTest, UnsatisfiedAssumption
 
 settings.register_profile("ci", deadline=None, print_blob=True)
 settings.register_profile(
@@ -64,9 +65,10 @@ def _counting(inner: Callable[..., Any], nodeid: str, budget: _Budget) -> Callab
         _COUNTS[nodeid] = _COUNTS.get(nodeid, 0) + 1
         try:
             return inner(*args, **kwargs)
-        except BaseException as exc:
-            if not isinstance(exc, pytest.skip.Exception):
-                budget.failed = True
+        except (StopTest, UnsatisfiedAssumption, pytest.skip.Exception):
+            raise  # Hypothesis's own control flow (an input that ran out of data, an assume()): not a failure
+        except BaseException:
+            budget.failed = True
             raise
 
     return body
