@@ -150,12 +150,14 @@ class _Files:
         try:
             if kind == "key":
                 certs.load_private_key_pem(text)
-            else:
-                certs.load_pem_certificates(text, field_name=field_name)
+                return text
+            loaded = certs.load_pem_certificates(text, field_name=field_name)
         except InvalidInput:
             what = "a PEM private key file" if kind == "key" else "a PEM file holding at least one certificate"
             raise InvalidInput(field_name, path, what) from None
-        return text
+        # The certificates as PEM again, in file order, without what surrounded them: a bundle's comments may be
+        # UTF-8 (certifi's are), which OpenSSL's cadata refuses with a TypeError (found by tests/fuzz, issue 18).
+        return "".join(certs.certificate_to_pem(cert) for cert in loaded)
 
 
 def _parse(key: str, raw: object, field_name: str, base_dir: Path | None, files: _Files) -> Any:

@@ -57,19 +57,22 @@ class _Budget:
 
 def _counting(inner: Callable[..., Any], nodeid: str, budget: _Budget) -> Callable[..., Any]:
     def body(*args: Any, **kwargs: Any) -> Any:
-        now = time.monotonic()
         if budget.started is None:
-            budget.started = now
-        elif budget.seconds is not None and not budget.failed and now - budget.started > budget.seconds:
-            pytest.skip(f"fuzz budget of {budget.seconds:g} s spent after {_COUNTS.get(nodeid, 0)} inputs")
+            budget.started = time.monotonic()
         _COUNTS[nodeid] = _COUNTS.get(nodeid, 0) + 1
         try:
-            return inner(*args, **kwargs)
+            result = inner(*args, **kwargs)
         except (StopTest, UnsatisfiedAssumption, pytest.skip.Exception):
             raise  # Hypothesis's own control flow (an input that ran out of data, an assume()): not a failure
         except BaseException:
             budget.failed = True
             raise
+        # Stop after a whole input, never before it: a target that draws inside its body (st.data()) must draw the
+        # same on every run of an input, or Hypothesis calls its strategy flaky.
+        spent = time.monotonic() - budget.started
+        if budget.seconds is not None and not budget.failed and spent > budget.seconds:
+            pytest.skip(f"fuzz budget of {budget.seconds:g} s spent after {_COUNTS[nodeid]} inputs")
+        return result
 
     return body
 

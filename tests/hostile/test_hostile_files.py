@@ -183,3 +183,22 @@ def test_the_inventory_bound_is_one_read(tmp_path: Path, monkeypatch: pytest.Mon
     monkeypatch.setattr(inventory_file, "MAX_INVENTORY_BYTES", 100)
     with pytest.raises(InvalidInput, match="a file of at most 100 bytes"):
         load_inventory(path, defaults={})
+
+
+def test_a_ca_bundle_with_utf8_comments_is_read_as_its_certificates(tmp_path: Path, ca_pem: str) -> None:
+    # Found by tests/fuzz/test_fuzz_files_pem.py: cryptography reads a bundle with non-ASCII text between its
+    # blocks (certifi's comments name issuers in UTF-8), OpenSSL's cadata refuses it with a TypeError the edge
+    # probe did not expect. The bundle is kept as its certificates, in order.
+    from origin_tls.inventory import build_targets
+    from origin_tls.tls_client import verifying_context
+
+    bundle = tmp_path / "bundle.pem"
+    comment = "# Issuer: CN=NetLock Arany (Class Gold) F\u0151tan\u00fas\u00edtv\u00e1ny\n"
+    bundle.write_text(comment + ca_pem + "\ufeff" + ca_pem)
+    (target,) = build_targets(["app.example.com"], defaults={"edge_ca": str(bundle)})
+    assert target.options is not None
+    kept = target.options.edge_ca_pem
+    assert kept is not None
+    assert kept.isascii()
+    assert kept == ca_pem + ca_pem  # the twin: the same two certificates, nothing lost
+    assert verifying_context.__wrapped__(kept) is not None
