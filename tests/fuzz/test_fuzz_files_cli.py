@@ -12,11 +12,10 @@ hostnames, and stray tokens.
 
 from __future__ import annotations
 
+import functools
 import tempfile
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
 from hypothesis import HealthCheck, event, example, given, settings
 from hypothesis import strategies as st
 
@@ -44,24 +43,25 @@ _ports = st.one_of(number_texts, st.sampled_from(["", "0", "65535", "65536", "\u
 _endpoints = st.builds(lambda h, sep, p: f"{h}{sep}{p}", _hosts, st.sampled_from([":", "", "]:", "::"]), _ports)
 
 
-@pytest.fixture(scope="module")
-def files() -> Iterator[list[str]]:
+_TEMP = tempfile.TemporaryDirectory(prefix="fuzz-cli-")  # removed at exit (its finalizer)
+
+
+@functools.cache
+def files() -> list[str]:
+    """Paths the arguments name: PEM files, inventories, one that does not exist, a directory, ``/dev/null``. Made
+    once per process (no pytest fixture: atheris calls this target with bytes alone)."""
     import trustme
 
     ca = trustme.CA()
     leaf = ca.issue_cert("app.example.com")
-    with tempfile.TemporaryDirectory(prefix="fuzz-cli-") as name:
-        where = Path(name)
-        (where / "ca.pem").write_bytes(ca.cert_pem.bytes())
-        (where / "cert.pem").write_bytes(leaf.cert_chain_pems[0].bytes())
-        (where / "key.pem").write_bytes(leaf.private_key_pem.bytes())
-        (where / "fleet.yaml").write_text("targets: [{hostname: app.example.com, min_days: \u00b2}]\n")
-        (where / "good.yaml").write_text("targets: [{hostname: app.example.com}]\n")
-        yield [str(where / n) for n in ("ca.pem", "cert.pem", "key.pem", "fleet.yaml", "good.yaml", "absent")] + [
-            name,
-            "",
-            "/dev/null",
-        ]
+    where = Path(_TEMP.name)
+    (where / "ca.pem").write_bytes(ca.cert_pem.bytes())
+    (where / "cert.pem").write_bytes(leaf.cert_chain_pems[0].bytes())
+    (where / "key.pem").write_bytes(leaf.private_key_pem.bytes())
+    (where / "fleet.yaml").write_text("targets: [{hostname: app.example.com, min_days: \u00b2}]\n")
+    (where / "good.yaml").write_text("targets: [{hostname: app.example.com}]\n")
+    names = ("ca.pem", "cert.pem", "key.pem", "fleet.yaml", "good.yaml", "absent")
+    return [str(where / n) for n in names] + [str(where), "", "/dev/null"]
 
 
 @st.composite
@@ -97,11 +97,11 @@ def _build(argv: list[str]) -> object:
 @settings(suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 @given(data=st.data())
 @example(data=None)
-def test_arguments_are_resolved_or_refused_in_one_line(files: list[str], data: st.DataObject | None) -> None:
+def test_arguments_are_resolved_or_refused_in_one_line(data: st.DataObject | None) -> None:
     argv = (
         ["verify", "app.example.com", "--origin", "127.0.0.1:\u00b2"]
         if data is None
-        else data.draw(argvs(files), label="argv")
+        else data.draw(argvs(files()), label="argv")
     )
     outcome = holds(lambda: _build(argv), allowed=(InvalidInput, cli._UsageError))
     event(type(outcome).__name__ if isinstance(outcome, Exception) else "resolved")

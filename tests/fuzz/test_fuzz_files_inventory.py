@@ -13,12 +13,11 @@ deep nesting; then byte-level mutations of all of these.
 
 from __future__ import annotations
 
+import functools
 import json
 import tempfile
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
 from hypothesis import HealthCheck, event, example, given, settings
 from hypothesis import strategies as st
 
@@ -110,20 +109,24 @@ _KEY_VALUES = {
 }
 
 
-@pytest.fixture(scope="module")
-def folder() -> Iterator[Path]:
+@functools.cache
+def folder() -> Path:
+    """A folder with the PEM files the documents name, made once per process (no pytest fixture: atheris calls this
+    target with bytes alone) and removed when the process ends."""
     import trustme
 
     ca = trustme.CA()
     leaf = ca.issue_cert("app.example.com")
-    with tempfile.TemporaryDirectory(prefix="fuzz-inventory-") as name:
-        where = Path(name)
-        (where / "ca.pem").write_bytes(ca.cert_pem.bytes())
-        (where / "cert.pem").write_bytes(leaf.cert_chain_pems[0].bytes())
-        (where / "key.pem").write_bytes(leaf.private_key_pem.bytes())
-        with (where / "big.pem").open("wb") as handle:
-            handle.truncate(8 * 1024 * 1024)  # sparse: costs no disk
-        yield where
+    where = Path(_TEMP.name)
+    (where / "ca.pem").write_bytes(ca.cert_pem.bytes())
+    (where / "cert.pem").write_bytes(leaf.cert_chain_pems[0].bytes())
+    (where / "key.pem").write_bytes(leaf.private_key_pem.bytes())
+    with (where / "big.pem").open("wb") as handle:
+        handle.truncate(8 * 1024 * 1024)  # sparse: costs no disk
+    return where
+
+
+_TEMP = tempfile.TemporaryDirectory(prefix="fuzz-inventory-")  # removed at exit (its finalizer)
 
 
 _scalar = st.one_of(
@@ -214,11 +217,11 @@ def _load(folder: Path, name: str, data: bytes) -> object:
 @example(inventory=("fleet.yaml", b"a: 2001-02-03 10:60:00"))
 @example(inventory=("fleet.json", b"[" * 1024))
 @example(inventory=("fleet.yaml", b"a: 1" + b":0" * 20_000))
-def test_an_inventory_is_targets_or_invalid_input(folder: Path, inventory: tuple[str, bytes]) -> None:
+def test_an_inventory_is_targets_or_invalid_input(inventory: tuple[str, bytes]) -> None:
     name, data = inventory
-    outcome = _load(folder, name, data)
+    outcome = _load(folder(), name, data)
     event("refused" if isinstance(outcome, InvalidInput) else "read")
     if isinstance(outcome, InvalidInput):
         message = str(outcome)
         assert len(message) < 4000, message[:200]
-        assert str(folder / name) in message  # every refusal names the file (defaults= names no flag here)
+        assert str(folder() / name) in message  # every refusal names the file (defaults= names no flag here)

@@ -18,10 +18,8 @@ import base64
 import ssl
 import tempfile
 import textwrap
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
@@ -109,10 +107,7 @@ def pem_files(draw: st.DrawFn) -> bytes:
     return glue.join(parts)
 
 
-@pytest.fixture(scope="module")
-def folder() -> Iterator[Path]:
-    with tempfile.TemporaryDirectory(prefix="fuzz-pem-") as name:
-        yield Path(name)
+_TEMP = tempfile.TemporaryDirectory(prefix="fuzz-pem-")  # no pytest fixture: atheris calls with bytes alone
 
 
 _FLAGS = {"edge_ca": "--edge-ca", "origin_ca": "--origin-ca", "origin_cert": "--origin-cert"}
@@ -122,7 +117,8 @@ _FLAGS = {"edge_ca": "--edge-ca", "origin_ca": "--origin-ca", "origin_cert": "--
 @given(
     key=st.sampled_from(["edge_ca", "origin_ca", "origin_cert", "client_pair"]), first=pem_files(), second=pem_files()
 )
-def test_a_pem_file_is_read_or_refused_naming_its_flag(folder: Path, key: str, first: bytes, second: bytes) -> None:
+def test_a_pem_file_is_read_or_refused_naming_its_flag(key: str, first: bytes, second: bytes) -> None:
+    folder = Path(_TEMP.name)
     (folder / "first.pem").write_bytes(first)
     (folder / "second.pem").write_bytes(second)
     if key == "client_pair":
