@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import socket
 from collections.abc import Iterator
 from datetime import datetime, timezone
 from typing import Any
@@ -140,3 +141,33 @@ def test_expires_on_in_non_ascii_digits_is_refused() -> None:
     with pytest.raises(ResponseError):
         parse_expires_on("\u0662\u0660\u0662\u0665-04-01T10:11:00Z")
     assert parse_expires_on("2025-04-01T10:11:00Z").year == 2025
+
+
+# -- The sandbox's stand-in for the API reads its requests' numbers the same way -------------------------------
+
+
+def test_the_sandbox_api_refuses_unicode_digits_in_paging_and_length() -> None:
+    from origin_tls.sandbox import ApiServer, ZoneState
+
+    zone = ZoneState(zone_id=ZONE, hostnames=["app.example.com"], account_token=TOKEN)
+    with (
+        ApiServer(zone) as api,
+        httpx.Client(base_url=api.url, headers={"Authorization": f"Bearer {TOKEN}"}, timeout=10) as http,
+    ):
+        refused = http.get("/certificates", params={"zone_id": ZONE, "per_page": "\u00b2"})
+        assert refused.status_code == 400
+        assert refused.json()["errors"][0]["message"] == "per_page must be a whole number from 1 to 1000"
+        listed = http.get("/certificates", params={"zone_id": ZONE, "per_page": "2"})  # the twin
+        assert listed.status_code == 200
+        # httpx will not send a Content-Length of "²": the bytes go by hand
+        url = httpx.URL(api.url)
+        with socket.create_connection((url.host, url.port or 80), timeout=10) as sock:
+            sock.sendall(
+                f"GET {url.path.rstrip('/')}/zones/{ZONE}/settings/ssl HTTP/1.1\r\nHost: {url.host}\r\n"
+                f"Authorization: Bearer {TOKEN}\r\nConnection: close\r\n".encode()
+                + b"Content-Length: \xc2\xb2\r\n\r\n"
+            )
+            answer = b""
+            while chunk := sock.recv(65536):
+                answer += chunk
+        assert answer.startswith(b"HTTP/1.0 200") or answer.startswith(b"HTTP/1.1 200"), answer[:200]
