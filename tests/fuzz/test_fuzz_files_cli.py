@@ -13,8 +13,6 @@ hostnames, and stray tokens.
 from __future__ import annotations
 
 import functools
-import tempfile
-from pathlib import Path
 
 from hypothesis import HealthCheck, event, example, given, settings
 from hypothesis import strategies as st
@@ -23,6 +21,7 @@ from origin_tls import cli
 from origin_tls.errors import InvalidInput
 from tests.fuzz.contract import holds
 from tests.fuzz.grammar import number_texts
+from tests.fuzz.material import pem_folder
 
 _NUMERIC = ["--timeout", "--deadline", "--concurrency", "--hsts-max-age", "--min-days"]
 _ENDPOINTS = ["--edge", "--edge-http", "--origin"]
@@ -43,21 +42,10 @@ _ports = st.one_of(number_texts, st.sampled_from(["", "0", "65535", "65536", "\u
 _endpoints = st.builds(lambda h, sep, p: f"{h}{sep}{p}", _hosts, st.sampled_from([":", "", "]:", "::"]), _ports)
 
 
-_TEMP = tempfile.TemporaryDirectory(prefix="fuzz-cli-")  # removed at exit (its finalizer)
-
-
 @functools.cache
 def files() -> list[str]:
-    """Paths the arguments name: PEM files, inventories, one that does not exist, a directory, ``/dev/null``. Made
-    once per process (no pytest fixture: atheris calls this target with bytes alone)."""
-    import trustme
-
-    ca = trustme.CA()
-    leaf = ca.issue_cert("app.example.com")
-    where = Path(_TEMP.name)
-    (where / "ca.pem").write_bytes(ca.cert_pem.bytes())
-    (where / "cert.pem").write_bytes(leaf.cert_chain_pems[0].bytes())
-    (where / "key.pem").write_bytes(leaf.private_key_pem.bytes())
+    """Paths the arguments name: PEM files, inventories, one that does not exist, a directory, ``/dev/null``."""
+    where = pem_folder("cli")
     (where / "fleet.yaml").write_text("targets: [{hostname: app.example.com, min_days: \u00b2}]\n")
     (where / "good.yaml").write_text("targets: [{hostname: app.example.com}]\n")
     names = ("ca.pem", "cert.pem", "key.pem", "fleet.yaml", "good.yaml", "absent")

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import functools
 import json
-import tempfile
 from pathlib import Path
 
 from hypothesis import HealthCheck, event, example, given, settings
@@ -25,6 +24,7 @@ from origin_tls.errors import InvalidInput
 from origin_tls.inventory import KEYS, load_inventory
 from tests.fuzz.contract import holds
 from tests.fuzz.grammar import UNICODE_DIGITS, mutated, number_texts
+from tests.fuzz.material import pem_folder
 
 _YAML_SCALARS = [
     "!!int x",
@@ -111,22 +111,11 @@ _KEY_VALUES = {
 
 @functools.cache
 def folder() -> Path:
-    """A folder with the PEM files the documents name, made once per process (no pytest fixture: atheris calls this
-    target with bytes alone) and removed when the process ends."""
-    import trustme
-
-    ca = trustme.CA()
-    leaf = ca.issue_cert("app.example.com")
-    where = Path(_TEMP.name)
-    (where / "ca.pem").write_bytes(ca.cert_pem.bytes())
-    (where / "cert.pem").write_bytes(leaf.cert_chain_pems[0].bytes())
-    (where / "key.pem").write_bytes(leaf.private_key_pem.bytes())
+    """The PEM files the documents name, and an 8 MiB one (sparse: it costs no disk)."""
+    where = pem_folder("inventory")
     with (where / "big.pem").open("wb") as handle:
-        handle.truncate(8 * 1024 * 1024)  # sparse: costs no disk
+        handle.truncate(8 * 1024 * 1024)
     return where
-
-
-_TEMP = tempfile.TemporaryDirectory(prefix="fuzz-inventory-")  # removed at exit (its finalizer)
 
 
 _scalar = st.one_of(
