@@ -54,8 +54,13 @@ class _UsageError(Exception):
 
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> None:  # type: ignore[override]
-        # argparse would print the whole usage and exit 2; we keep exit 2 with one actionable line.
-        raise _UsageError(f"{self.prog}: {message}")
+        # argparse would print the whole usage and exit 2; we keep exit 2 with one actionable line. Its message
+        # quotes arguments as given: a newline or an escape sequence in one is shown escaped (found by tests/fuzz).
+        raise _UsageError(f"{self.prog}: {_one_line(message)}")
+
+
+def _one_line(text: str) -> str:
+    return "".join(ch if ch.isprintable() else repr(ch)[1:-1] for ch in text)
 
 
 def build_parser() -> argparse.ArgumentParser:

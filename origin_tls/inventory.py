@@ -295,6 +295,16 @@ class _Resolver:
                     certs.check_key_pair(client_cert, client_key, cert_field=cert_field, key_field=key_field)
                 except InvalidInput as exc:  # the same rule, naming the file instead of the redacted key
                     raise InvalidInput(key_field, pems[4].path if pems[4] else None, exc.allowed) from None
+                from .tls_client import build_client_contexts
+
+                try:  # and OpenSSL's reading of them, which verify needs: here it can still name the files
+                    build_client_contexts(client_cert, client_key, ())
+                except InvalidInput:  # e.g. a block after the key that cryptography skips and OpenSSL refuses
+                    raise InvalidInput(
+                        key_field,
+                        pems[4].path if pems[4] else None,
+                        f"a private key OpenSSL loads together with the {cert_field} certificate",
+                    ) from None
             self._options[values] = VerifyOptions(
                 origin_ca_pem=origin_ca,
                 origin_cert_pem=origin_cert,

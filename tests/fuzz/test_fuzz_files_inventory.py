@@ -22,9 +22,11 @@ from hypothesis import strategies as st
 
 from origin_tls.errors import InvalidInput
 from origin_tls.inventory import KEYS, load_inventory
-from tests.fuzz.contract import holds
+from tests.fuzz.contract import holds, warm_up
 from tests.fuzz.grammar import UNICODE_DIGITS, mutated, number_texts
 from tests.fuzz.material import pem_folder
+
+warm_up()  # lazy imports of the package, before the first input is timed
 
 _YAML_SCALARS = [
     "!!int x",

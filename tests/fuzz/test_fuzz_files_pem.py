@@ -29,8 +29,10 @@ from origin_tls.errors import InvalidInput
 from origin_tls.inventory import build_targets
 from origin_tls.tls_client import verifying_context
 from origin_tls.verify import VerifyOptions
-from tests.fuzz.contract import holds
+from tests.fuzz.contract import holds, warm_up
 from tests.fuzz.grammar import mutated
+
+warm_up()  # lazy imports of the package, before the first input is timed
 
 
 def _material() -> dict[str, bytes]:

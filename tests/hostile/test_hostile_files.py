@@ -202,3 +202,40 @@ def test_a_ca_bundle_with_utf8_comments_is_read_as_its_certificates(tmp_path: Pa
     assert kept.isascii()
     assert kept == ca_pem + ca_pem  # the twin: the same two certificates, nothing lost
     assert verifying_context.__wrapped__(kept) is not None
+
+
+def test_an_argument_with_control_characters_is_quoted_on_one_line() -> None:
+    # Found by tests/fuzz/test_fuzz_files_cli.py: argparse's "unrecognized arguments" quoted the argument as given,
+    # so a newline split the one-line refusal and an escape sequence reached the terminal.
+    code, err = run("verify", "app.example.com", "--min-tls", "1.2", "\n0\x1b[31m")
+    assert code == 2
+    assert err == "origin_tls: unrecognized arguments: \\n0\\x1b[31m\n"
+    code, err = run("verify", "app.example.com", "--min-tls", "1.2", "b\u00fccher")  # the twin: printable as is
+    assert err == "origin_tls: unrecognized arguments: b\u00fccher\n"
+
+
+def test_a_key_file_openssl_cannot_load_with_its_certificate_names_the_file(tmp_path: Path) -> None:
+    # Found by tests/fuzz/test_fuzz_files_pem.py: cryptography reads the key and skips a block after it that
+    # OpenSSL refuses (a CERTIFICATE with RFC 1421 encryption headers); verify's planning then refused the pair as
+    # "client_cert", naming neither flag nor file. It is refused where the files are read, naming the key file.
+    pki = TestPki(tmp_path / "pki")
+    client = pki.client()
+    cert, key = tmp_path / "client.pem", tmp_path / "client.key"
+    cert.write_text(client.cert_pem)
+    body = "".join(line + "\n" for line in client.cert_pem.splitlines()[1:-1])
+    key.write_text(
+        client.key_pem
+        + "-----BEGIN CERTIFICATE-----\nProc-Type: 4,ENCRYPTED\nDEK-Info: AES-128-CBC,00\n\n"
+        + body
+        + "-----END CERTIFICATE-----\n"
+    )
+    code, err = run("verify", "app.example.com", "--client-cert", str(cert), "--client-key", str(key))
+    assert code == 2
+    assert err.startswith("origin_tls: --client-key must be a private key OpenSSL loads together with the --client")
+    assert err.endswith(f", got '{key}'\n")
+    key.write_text(client.key_pem)  # the twin: the key alone loads
+    from origin_tls.inventory import build_targets
+
+    (target,) = build_targets(["app.example.com"], defaults={"client_cert": str(cert), "client_key": str(key)})
+    assert target.options is not None
+    assert target.options.client_key_pem == client.key_pem
