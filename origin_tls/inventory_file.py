@@ -48,6 +48,11 @@ class Shown:
 def shown(value: object) -> object:
     if isinstance(value, str) and len(value) > _LONGEST_SHOWN:
         return Shown(repr(value[:_LONGEST_SHOWN]) + "...")
+    if isinstance(value, int) and value.bit_length() > 3 * _LONGEST_SHOWN:  # JSON reads up to 4,300 digits
+        try:
+            return Shown(f"a number of {len(str(abs(value)))} digits")
+        except ValueError:  # more digits than Python converts to text
+            return Shown("a number of thousands of digits")
     if value is None or isinstance(value, (str, int, float, bool)) or value in ([], {}):
         return value
     return Shown(f"a {type(value).__name__}")

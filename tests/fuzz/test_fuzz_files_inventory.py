@@ -208,6 +208,7 @@ def _load(folder: Path, name: str, data: bytes) -> object:
 @example(inventory=("fleet.yaml", b"a: 2001-02-03 10:60:00"))
 @example(inventory=("fleet.json", b"[" * 1024))
 @example(inventory=("fleet.yaml", b"a: 1" + b":0" * 20_000))
+@example(inventory=("fleet.json", b'{"targets": [{"hostname": "a.example.com", "min_days": %s}]}' % (b"9" * 4000)))
 def test_an_inventory_is_targets_or_invalid_input(inventory: tuple[str, bytes]) -> None:
     name, data = inventory
     outcome = _load(folder(), name, data)

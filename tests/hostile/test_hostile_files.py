@@ -239,3 +239,17 @@ def test_a_key_file_openssl_cannot_load_with_its_certificate_names_the_file(tmp_
     (target,) = build_targets(["app.example.com"], defaults={"client_cert": str(cert), "client_key": str(key)})
     assert target.options is not None
     assert target.options.client_key_pem == client.key_pem
+
+
+def test_a_huge_number_is_described_not_quoted(tmp_path: Path) -> None:
+    # Found by tests/fuzz/test_fuzz_files_inventory.py: JSON reads a number of 4,000 digits, and the refusal quoted
+    # all of them.
+    path = write(tmp_path, '{"targets": [{"hostname": "a.example.com", "min_days": %s}]}' % ("9" * 4000), "f.json")
+    with pytest.raises(InvalidInput) as caught:
+        load_inventory(path, defaults={})
+    assert str(caught.value).endswith(
+        "min_days must be a whole number of days from 0 to 36500, got a number of 4000 digits"
+    )
+    path = write(tmp_path, '{"targets": [{"hostname": "a.example.com", "min_days": 36501}]}', "g.json")
+    with pytest.raises(InvalidInput, match=r"got 36501$"):  # the twin: a number of a few digits is quoted
+        load_inventory(path, defaults={})
