@@ -253,3 +253,11 @@ def test_a_huge_number_is_described_not_quoted(tmp_path: Path) -> None:
     path = write(tmp_path, '{"targets": [{"hostname": "a.example.com", "min_days": 36501}]}', "g.json")
     with pytest.raises(InvalidInput, match=r"got 36501$"):  # the twin: a number of a few digits is quoted
         load_inventory(path, defaults={})
+
+
+def test_ca_text_with_utf8_comments_given_directly_loads_into_openssl(ca_pem: str) -> None:
+    # The same bundle handed to verify by the Python API or a Pulumi component, not read from a file by the CLI
+    from origin_tls.tls_client import verifying_context
+
+    bundle = "# F\u0151tan\u00fas\u00edtv\u00e1ny\n" + ca_pem
+    assert verifying_context.__wrapped__(bundle).get_ca_certs() == verifying_context.__wrapped__(ca_pem).get_ca_certs()
