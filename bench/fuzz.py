@@ -111,8 +111,12 @@ def run_atheris(targets: Sequence[str], *, seconds: float, artifacts: Path) -> l
     for target in targets:
         command = [sys.executable, "-m", "bench.fuzz_atheris", target, f"-max_total_time={max(1, int(seconds))}"]
         command += ["-max_len=4096", f"-artifact_prefix={artifacts}/", "-print_final_stats=0"]
-        env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])))
-        child = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, check=False)
+        path = os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))
+        # libFuzzer ends the child without running Python's finalizers, so the targets' temporary directories would
+        # stay: the child makes them under a directory of ours, removed when it ends.
+        with tempfile.TemporaryDirectory(prefix="fuzz-atheris-child-") as scratch:
+            env = dict(os.environ, PYTHONPATH=path, TMPDIR=scratch)
+            child = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, check=False)
         done = _DONE.search(child.stderr)
         if child.returncode != 0:
             print(f"== {target} failed:\n{child.stderr[-4000:]}", file=sys.stderr)
