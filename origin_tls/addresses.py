@@ -15,6 +15,7 @@ from urllib.parse import urlsplit
 import idna
 
 from .errors import InvalidInput
+from .numbers import ascii_int
 
 __all__ = [
     "DEFAULT_API_URL",
@@ -176,9 +177,10 @@ def parse_endpoint(value: object, *, field_name: str, default_port: int) -> Endp
         raise InvalidInput(field_name, value, allowed)
     port = default_port
     if port_text:
-        if not port_text.isdigit():
+        number = ascii_int(port_text, max_digits=5)  # "²" passes isdigit() and fails int() (issue 18)
+        if number is None:
             raise InvalidInput(field_name, value, allowed)
-        port = int(port_text)
+        port = number
     if not 1 <= port <= 65535:
         raise InvalidInput(field_name, value, allowed)
     return Endpoint(host, port)

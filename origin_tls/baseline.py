@@ -23,6 +23,7 @@ from .addresses import (
     parse_hostnames,
 )
 from .errors import InvalidInput
+from .numbers import ascii_decimal, ascii_int
 
 __all__ = [
     "DEFAULT_API_URL",
@@ -275,8 +276,8 @@ def _whole_number(value: object, field_name: str, allowed: str) -> int:
         return value
     if isinstance(value, float) and math.isfinite(value) and value.is_integer():
         return int(value)
-    if isinstance(value, str) and value.strip().isdigit():
-        return int(value.strip())
+    if isinstance(value, str) and (number := ascii_int(value.strip())) is not None:
+        return number  # ASCII digits only: "²" and Arabic-Indic digits are refused, not read (issue 18)
     raise InvalidInput(field_name, value, allowed)
 
 
@@ -316,9 +317,15 @@ def _seconds(value: object, field_name: str, most: float) -> float:
     allowed = f"a number of seconds greater than 0 and at most {most:g}"
     if isinstance(value, bool):
         raise InvalidInput(field_name, value, allowed)
+    if isinstance(value, str):
+        # ASCII only: float() would also read Arabic-Indic, full-width digits and "1_0" (issue 18).
+        number = ascii_decimal(value.strip())
+        if number is None:
+            raise InvalidInput(field_name, value, allowed)
+        value = number
     try:
         seconds = float(value)  # type: ignore[arg-type]
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         raise InvalidInput(field_name, value, allowed) from None
     if not (math.isfinite(seconds) and 0 < seconds <= most):
         raise InvalidInput(field_name, value, allowed)

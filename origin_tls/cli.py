@@ -38,6 +38,7 @@ from .formats import (
 )
 from .interrupts import EXIT_INTERRUPTED, INTERRUPTED_MESSAGE, handle_interrupts
 from .inventory import build_targets, load_inventory
+from .numbers import ascii_int
 from .progress import progress_for
 from .report import EXIT_BAD_INPUT, Report, Status
 from .verify import MAX_WORKERS, Target, VerifyOptions, verify
@@ -53,8 +54,13 @@ class _UsageError(Exception):
 
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> None:  # type: ignore[override]
-        # argparse would print the whole usage and exit 2; we keep exit 2 with one actionable line.
-        raise _UsageError(f"{self.prog}: {message}")
+        # argparse would print the whole usage and exit 2; we keep exit 2 with one actionable line. Its message
+        # quotes arguments as given: a newline or an escape sequence in one is shown escaped (found by tests/fuzz).
+        raise _UsageError(f"{self.prog}: {_one_line(message)}")
+
+
+def _one_line(text: str) -> str:
+    return "".join(ch if ch.isprintable() else repr(ch)[1:-1] for ch in text)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -118,9 +124,10 @@ MAX_CONCURRENCY = 1024
 
 def _concurrency(value: str) -> int:
     allowed = f"a whole number from 1 to {MAX_CONCURRENCY}"
-    if not value.strip().isdigit() or not 1 <= int(value) <= MAX_CONCURRENCY:
+    number = ascii_int(value.strip(), max_digits=6)
+    if number is None or not 1 <= number <= MAX_CONCURRENCY:
         raise InvalidInput("--concurrency", value, allowed)
-    return int(value)
+    return number
 
 
 def _build(args: argparse.Namespace) -> tuple[list[Target], VerifyOptions, Baseline]:

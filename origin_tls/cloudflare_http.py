@@ -21,11 +21,13 @@ import httpx
 from .baseline import DEFAULT_API_URL, parse_timeout
 from .cloudflare_limits import (
     DEFAULT_MAX_ANSWER_BYTES,
+    MAX_ANSWER_DEPTH,
     AnswerCompressed,
     AnswerTooLarge,
     CallDeadline,
     DeadlineReached,
     RateBudget,
+    is_nested_deeper,
     read_bounded,
 )
 from .cloudflare_shapes import (
@@ -291,6 +293,9 @@ class ApiSession:
             body: Any = jsonlib.loads(raw) if raw else None
         except (ValueError, RecursionError):  # also UnicodeDecodeError; RecursionError: "[[[[..." nested too deep
             body = None
+        too_deep = is_nested_deeper(body, MAX_ANSWER_DEPTH)
+        if too_deep:  # valid JSON, but nothing downstream should have to walk it (issue 18)
+            body = None
         errors = parse_api_errors(body)
         codes = tuple(code for code, _ in errors)
         said = self._redact(describe_api_errors(errors))
@@ -328,6 +333,11 @@ class ApiSession:
             )
         if not 200 <= status < 300:
             raise ResponseError(f"{label}: Cloudflare answered HTTP {status}{suffix}", status=status, codes=codes)
+        if too_deep:
+            raise ResponseError(
+                f"{label}: the answer's JSON nests deeper than {MAX_ANSWER_DEPTH} levels (the bound on API answers)",
+                status=status,
+            )
         if not isinstance(body, dict) or not isinstance(body.get("success"), bool):
             raise ResponseError(
                 f"{label}: the answer is not a Cloudflare API envelope (JSON with 'success')", status=status

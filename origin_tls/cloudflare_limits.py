@@ -11,6 +11,9 @@ Contract (issue 8 "Bounds", issue 10 "Zone reads"; DESIGN.md "Bounds and trust")
   connection's socket down when it passes (through httpx's documented ``trace`` request extension, which hands over
   the network stream on ``connect_tcp``/``start_tls``), which ends any blocking read or write at once.
 - :func:`read_bounded`: an answer body is read up to ``max_bytes`` and no further, and not past the deadline.
+- :func:`is_nested_deeper`: an answer whose JSON nests deeper than :data:`MAX_ANSWER_DEPTH` is refused where it is
+  parsed, so no code that walks a result (showing a zone setting, comparing one) meets a ``RecursionError``
+  (issue 18: a setting nested hundreds of levels deep is valid JSON).
 
 Not bounded here: name resolution (``getaddrinfo`` takes no timeout); the API host is one name, resolved once per
 connection.
@@ -33,11 +36,13 @@ __all__ = [
     "CLOUDFLARE_RATE_PERIOD",
     "CLOUDFLARE_RATE_REQUESTS",
     "DEFAULT_MAX_ANSWER_BYTES",
+    "MAX_ANSWER_DEPTH",
     "AnswerCompressed",
     "AnswerTooLarge",
     "CallDeadline",
     "DeadlineReached",
     "RateBudget",
+    "is_nested_deeper",
     "read_bounded",
 ]
 
@@ -46,6 +51,9 @@ CLOUDFLARE_RATE_REQUESTS = 1200
 CLOUDFLARE_RATE_PERIOD = 300.0
 #: Largest API answer read. The biggest answer we ask for is a page of 50 Origin CA certificates (~3 KiB each).
 DEFAULT_MAX_ANSWER_BYTES = 1 << 20
+#: Deepest JSON nesting read. Cloudflare's answers nest five levels at most (envelope, result, value,
+#: ``strict_transport_security``, its fields); 32 leaves room for new settings and is far from Python's recursion limit.
+MAX_ANSWER_DEPTH = 32
 
 
 class DeadlineReached(Exception):
@@ -184,9 +192,10 @@ def read_bounded(response: httpx.Response, deadline: CallDeadline, max_bytes: in
     deadline passes between chunks."""
     if response.headers.get("Content-Encoding", "identity").strip().lower() not in ("", "identity"):
         raise AnswerCompressed
-    announced = response.headers.get("Content-Length", "")
-    if announced.strip().isdigit() and int(announced) > max_bytes:
-        raise AnswerTooLarge(int(announced))
+    announced = response.headers.get("Content-Length", "").strip()
+    # ASCII digits only ("²" passes isdigit() and fails int()); any length: more digits than the bound is too large.
+    if announced.isascii() and announced.isdigit() and (len(announced) > 18 or int(announced) > max_bytes):
+        raise AnswerTooLarge(announced)
     try:
         content = response.content  # already in memory: a transport that built the answer whole (MockTransport)
     except httpx.ResponseNotRead:
@@ -205,3 +214,21 @@ def read_bounded(response: httpx.Response, deadline: CallDeadline, max_bytes: in
         if deadline.remaining() <= 0:
             raise DeadlineReached
     return b"".join(chunks)
+
+
+def is_nested_deeper(value: object, limit: int) -> bool:
+    """Whether parsed JSON ``value`` has containers nested more than ``limit`` deep (a scalar is depth 0, ``[]`` 1).
+    Iterative, so any depth is measured without recursion."""
+    stack: list[tuple[object, int]] = [(value, 0)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict):
+            children: Any = item.values()
+        elif isinstance(item, list):
+            children = item
+        else:
+            continue
+        if depth + 1 > limit:
+            return True
+        stack.extend((child, depth + 1) for child in children)
+    return False

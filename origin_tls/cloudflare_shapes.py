@@ -18,6 +18,7 @@ from .baseline import parse_api_url, parse_hostname
 from .errors import InvalidInput, ResponseError
 
 __all__ = [
+    "MAX_RETRY_AFTER",
     "ORIGIN_CA_REQUEST_TYPES",
     "REDACTED",
     "SETTING_IDS",
@@ -61,6 +62,8 @@ SETTING_IDS: dict[str, tuple[str, ...] | None] = {
     "tls_client_auth": _ON_OFF,
     "security_header": None,
 }
+#: The longest ``Retry-After`` read, in seconds (a day): what the header may ask beyond it is the same long wait.
+MAX_RETRY_AFTER = 86_400.0
 _HSTS_KEYS = frozenset({"enabled", "max_age", "include_subdomains", "preload", "nosniff"})
 _HOSTNAME_CONFIG_KEYS = frozenset({"hostname", "cert_id", "enabled"})
 
@@ -270,27 +273,31 @@ def is_last_page(info: object, page: int) -> bool:
 
 def parse_retry_after(value: str | None, *, now: datetime | None = None) -> float | None:
     """Seconds to wait from ``Retry-After`` (RFC 9110 §10.2.3: delay-seconds or an HTTP-date); ``None`` if absent
-    or unreadable."""
+    or unreadable. Never raises: the header comes from the network. At most :data:`MAX_RETRY_AFTER` (the client
+    caps every wait lower still), so a number of any length or a date in year 9999 is a long wait, not an error."""
     if value is None:
         return None
     text = value.strip()
-    if text.isdigit():
-        return float(text)
+    if text.isascii() and text.isdigit():  # delay-seconds = 1*DIGIT, ASCII (RFC 9110 §5.6.1): "²" is not a delay
+        return MAX_RETRY_AFTER if len(text) > 9 else min(float(text), MAX_RETRY_AFTER)
     try:
         when = parsedate_to_datetime(text)
-    except (TypeError, ValueError, IndexError):
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=timezone.utc)
+        delta = (when - (now or datetime.now(timezone.utc))).total_seconds()
+    except (TypeError, ValueError, IndexError, OverflowError):  # OverflowError: a year past datetime's range
         return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=timezone.utc)
-    delta = (when - (now or datetime.now(timezone.utc))).total_seconds()
-    return max(0.0, delta)
+    return min(max(0.0, delta), MAX_RETRY_AFTER)
 
 
+# re.ASCII: without it \d also matches Arabic-Indic and full-width digits, which int() reads.
 _RFC3339_RE = re.compile(
-    r"(\d{4})-(\d{2})-(\d{2})[Tt ](\d{2}):(\d{2}):(\d{2})(?:\.(\d+))?(?:([Zz])|([+-])(\d{2}):(\d{2}))"
+    r"(\d{4})-(\d{2})-(\d{2})[Tt ](\d{2}):(\d{2}):(\d{2})(?:\.(\d+))?(?:([Zz])|([+-])(\d{2}):(\d{2}))", re.ASCII
 )
 # Go's time.Time.String(): "2025-04-01 10:11:00 +0000 UTC", optionally with fractional seconds (TF#5392).
-_GO_TIME_RE = re.compile(r"(\d{4})-(\d{2})-(\d{2}) (\d{2}):(\d{2}):(\d{2})(?:\.(\d+))? ([+-])(\d{2})(\d{2}) [A-Z]{1,5}")
+_GO_TIME_RE = re.compile(
+    r"(\d{4})-(\d{2})-(\d{2}) (\d{2}):(\d{2}):(\d{2})(?:\.(\d+))? ([+-])(\d{2})(\d{2}) [A-Z]{1,5}", re.ASCII
+)
 
 
 def parse_expires_on(value: str) -> datetime:

@@ -56,7 +56,8 @@ from .baseline import (
     parse_zone_id,
 )
 from .errors import InvalidInput
-from .inventory_file import Shown, read_document, shown
+from .inventory_file import Shown, read_bounded, read_document, shown
+from .numbers import ascii_int
 from .verify import Target, VerifyOptions
 
 __all__ = [
@@ -105,8 +106,8 @@ def parse_min_days(value: object, *, field_name: str = "min_days") -> int:
     allowed = f"a whole number of days from 0 to {MAX_MIN_DAYS}"
     if isinstance(value, bool):
         raise InvalidInput(field_name, value, allowed)
-    if isinstance(value, str) and value.strip().isdigit():
-        value = int(value.strip())
+    if isinstance(value, str) and (number := ascii_int(value.strip())) is not None:
+        value = number  # ASCII digits only (issue 18)
     if isinstance(value, float) and value.is_integer():  # 14.0 from a JSON producer that writes every number so
         value = int(value)
     if not isinstance(value, int) or not 0 <= value <= MAX_MIN_DAYS:
@@ -141,23 +142,23 @@ class _Files:
 
     @staticmethod
     def _load(path: str, kind: str, field_name: str) -> str:
-        readable = parse_readable_file(path, field_name=field_name)
-        try:
-            with open(readable, encoding="utf-8") as handle:
-                text = handle.read()
-        except (OSError, UnicodeDecodeError):
-            raise InvalidInput(field_name, path, "a readable PEM file") from None
         from . import certs  # cryptography only when a PEM is named (import cost of a run without one)
+
+        readable = parse_readable_file(path, field_name=field_name)
+        # Bounded whatever the file's size (issue 18: a 61-byte inventory naming a 32 MiB file grew the heap 64 MiB).
+        text = read_bounded(readable, limit=certs.MAX_CA_FILE_BYTES, field_name=field_name, what="a readable PEM file")
 
         try:
             if kind == "key":
                 certs.load_private_key_pem(text)
-            else:
-                certs.load_pem_certificates(text, field_name=field_name)
+                return text
+            loaded = certs.load_pem_certificates(text, field_name=field_name)
         except InvalidInput:
             what = "a PEM private key file" if kind == "key" else "a PEM file holding at least one certificate"
             raise InvalidInput(field_name, path, what) from None
-        return text
+        # The certificates as PEM again, in file order, without what surrounded them: a bundle's comments may be
+        # UTF-8 (certifi's are), which OpenSSL's cadata refuses with a TypeError (found by tests/fuzz, issue 18).
+        return "".join(certs.certificate_to_pem(cert) for cert in loaded)
 
 
 def _parse(key: str, raw: object, field_name: str, base_dir: Path | None, files: _Files) -> Any:
@@ -296,6 +297,16 @@ class _Resolver:
                     certs.check_key_pair(client_cert, client_key, cert_field=cert_field, key_field=key_field)
                 except InvalidInput as exc:  # the same rule, naming the file instead of the redacted key
                     raise InvalidInput(key_field, pems[4].path if pems[4] else None, exc.allowed) from None
+                from .tls_client import build_client_contexts
+
+                try:  # and OpenSSL's reading of them, which verify needs: here it can still name the files
+                    build_client_contexts(client_cert, client_key, ())
+                except InvalidInput:  # e.g. a block after the key that cryptography skips and OpenSSL refuses
+                    raise InvalidInput(
+                        key_field,
+                        pems[4].path if pems[4] else None,
+                        f"a private key OpenSSL loads together with the {cert_field} certificate",
+                    ) from None
             self._options[values] = VerifyOptions(
                 origin_ca_pem=origin_ca,
                 origin_cert_pem=origin_cert,

@@ -225,6 +225,10 @@ def verifying_context(ca_pem: str | None) -> ssl.SSLContext:
     the CN of a certificate without SANs. Cached: loading the system store costs ~30 ms of CPU; the key is CA text
     only, never a secret.
     """
+    if ca_pem and not ca_pem.isascii():
+        # OpenSSL's cadata takes ASCII only (TypeError otherwise); PEM blocks are ASCII, so what is not is text
+        # around them (a bundle's UTF-8 comments) and goes (issue 18).
+        ca_pem = ca_pem.encode("ascii", "ignore").decode("ascii")
     context = ssl.create_default_context(cadata=ca_pem) if ca_pem else ssl.create_default_context()
     context.hostname_checks_common_name = False
     return context

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hmac
+import itertools
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -78,15 +79,30 @@ def _association_enabled(value: Any) -> bool:
     return value is True or (isinstance(value, dict) and value.get("enabled") is True)
 
 
+#: A setting's value is shown to this depth and length: what the API sent is bounded (``MAX_ANSWER_DEPTH``), but a
+#: report line is for people (issue 18: a value nested hundreds deep raised RecursionError while shown).
+_SHOWN_DEPTH = 4
+_SHOWN_CHARS = 300
+
+
 def _show(value: Any) -> str:
+    text = _shown(value, _SHOWN_DEPTH)
+    return text if len(text) <= _SHOWN_CHARS else text[: _SHOWN_CHARS - 3] + "..."
+
+
+def _shown(value: Any, depth: int) -> str:
+    if isinstance(value, (dict, list)) and depth <= 0:
+        return "{...}" if isinstance(value, dict) else "[...]"
     if isinstance(value, dict):
         if len(value) == 1 and isinstance(next(iter(value.values())), dict):
             # security_header's one wrapper key says nothing; show what it wraps.
-            return _show(next(iter(value.values())))
-        return ", ".join(f"{k}={_show(v)}" for k, v in value.items())
+            return _shown(next(iter(value.values())), depth - 1)
+        return ", ".join(f"{k}={_shown(v, depth - 1)}" for k, v in itertools.islice(value.items(), 20))
+    if isinstance(value, list):
+        return "[" + ", ".join(_shown(v, depth - 1) for v in value[:20]) + "]"
     if isinstance(value, bool):
         return "true" if value else "false"
-    return str(value)
+    return str(value)[:_SHOWN_CHARS]
 
 
 def _judge_setting(facts: ZoneFacts, check_id: str, key: str, expected: str, ok: Callable[[Any], bool]) -> Check:

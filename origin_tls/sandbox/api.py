@@ -47,6 +47,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+from ..numbers import ascii_int
 from .api_routes import ROUTES, ApiRequest, format_expires_on, format_timestamp
 from .state import SandboxApiError, ZoneState
 
@@ -188,7 +189,7 @@ class _RequestHandler(BaseHTTPRequestHandler):
     def _read_body(self) -> bytes | None:
         """The request body; ``None`` when it is larger than any request this API takes."""
         length = self.headers.get("Content-Length", "0")
-        size = int(length) if length.isdigit() else 0
+        size = ascii_int(length.strip()) or 0  # "²" passes isdigit() and fails int() (issue 18)
         if size > _MAX_BODY:
             self.close_connection = True
             return None

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from ..numbers import ascii_int
 from .state import (
     AopCertificate,
     HostnameAssociation,
@@ -132,10 +133,10 @@ def _association_result(association: HostnameAssociation, cert: AopCertificate |
 
 def _page(items: list[Any], query: dict[str, list[str]]) -> Result:
     def number(name: str, default: int, maximum: int) -> int:
-        raw = query.get(name, [str(default)])[0]
-        if not raw.isdigit() or not 1 <= int(raw) <= maximum:
+        value = ascii_int(query.get(name, [str(default)])[0])  # "²" passes isdigit() and fails int() (issue 18)
+        if value is None or not 1 <= value <= maximum:
             raise SandboxApiError(1007, f"{name} must be a whole number from 1 to {maximum}")
-        return int(raw)
+        return value
 
     page, per_page = number("page", 1, 10_000), number("per_page", 20, 1000)
     chunk = items[(page - 1) * per_page : page * per_page]
