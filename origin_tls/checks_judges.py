@@ -173,9 +173,12 @@ def judge_origin_certificate(
     from . import certs  # cryptography: imported only where certificates are parsed (issue 12)
 
     try:
-        leaf = certs.load_certificate_der(fetched.certificate_der)
-    except ValueError as exc:
-        return Check("origin.certificate", Status.FAIL, expected, "unparseable certificate", str(exc))
+        leaf = certs.load_peer_certificate(fetched.certificate_der, whose="origin's")
+    except certs.UnreadableCertificate as exc:
+        # Malformed: no edge could validate it either (Full (Strict) fails). An algorithm unknown here: nothing
+        # could be checked, which is not a failure of the origin.
+        status = Status.INCONCLUSIVE if exc.unsupported else Status.FAIL
+        return Check("origin.certificate", status, expected, "unparseable certificate", str(exc))
     verdict = certs.judge_origin_certificate(
         leaf,
         hostname=hostname,
