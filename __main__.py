@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pulumi
 
-from components import OriginProtection, OriginProtectionArgs
+from origin_tls.components import OriginProtection, OriginProtectionArgs
 
 config = pulumi.Config()
 

@@ -1,6 +1,6 @@
 """The hardened baseline, and the validation of every user input that describes it.
 
-One source of truth for the component (``components``), the verifier (``verify``/``cli``) and the policy pack
+One source of truth for the component (``origin_tls.components``), the verifier (``verify``/``cli``) and the policy pack
 (``policy``): each of them turns user input into these types through the ``parse_*`` functions below, so a bad value
 is refused the same way, with the field, the value and what is allowed, before anything is sent or changed.
 Hostnames, endpoints and the API URL are parsed in :mod:`origin_tls.addresses` and re-exported here.

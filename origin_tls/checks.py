@@ -21,7 +21,7 @@ from __future__ import annotations
 import ssl
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from . import probes
 from .baseline import Baseline, TlsVersion
@@ -38,10 +38,8 @@ from .checks_judges import (
     judge_tls_1_3,
 )
 from .report import CHECK_IDS, ZONE_CHECK_IDS, Check
+from .targets import Target, VerifyOptions
 from .tls_io import Deadline
-
-if TYPE_CHECKING:
-    from .verify import Target, VerifyOptions
 
 __all__ = ["CHECKS", "PROBES", "CheckSpec", "Evidence", "Plan", "Probe"]
 

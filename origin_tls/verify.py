@@ -22,15 +22,16 @@ import functools
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from . import probes
-from .baseline import DEFAULT_API_URL, Baseline, Endpoint, TlsVersion, parse_deadline, parse_timeout
+from .baseline import DEFAULT_API_URL, Baseline, TlsVersion, parse_deadline, parse_timeout
 from .checks import CHECKS, PROBES, CheckSpec, Plan
 from .errors import CloudflareError, InvalidInput
 from .report import Check, Report, Status, TargetReport
+from .targets import MAX_WORKERS, Target, VerifyOptions  # their own module (issue 17); users import them from here
 from .tls_client import build_client_contexts
 from .tls_io import DEADLINE_REACHED, Deadline
 
@@ -50,51 +51,6 @@ __all__ = [
 
 #: Why the zone checks are inconclusive when --zone-id comes without a token.
 NO_TOKEN = "no API token: set CLOUDFLARE_API_TOKEN (needs Zone Settings Read, SSL and Certificates Read)"  # noqa: S105
-#: Default bound on probes in flight across all targets (``VerifyOptions.concurrency``): each is one socket waiting
-#: on a peer, so threads are cheap; the bound keeps a fleet from opening hundreds of sockets at once against one edge.
-MAX_WORKERS = 64
-
-
-@dataclass(frozen=True)
-class Target:
-    """One hostname to verify, and where to reach it (``None``: resolve the hostname, default ports)."""
-
-    hostname: str
-    edge: Endpoint | None = None
-    edge_http: Endpoint | None = None
-    origin: Endpoint | None = None
-    #: This target's own baseline (an inventory's per-target keys); None: the run's.
-    baseline: Baseline | None = None
-    #: This target's own CAs, client certificate, zone and API (an inventory's per-target keys); None: the run's.
-    #: Its run-level fields (timeout, deadline, concurrency) are ignored: those are the run's.
-    options: VerifyOptions | None = None
-
-    @property
-    def edge_endpoint(self) -> Endpoint:
-        return self.edge or Endpoint(self.hostname, 443)
-
-    @property
-    def edge_http_endpoint(self) -> Endpoint:
-        return self.edge_http or Endpoint(self.edge_endpoint.host, 80)
-
-
-@dataclass(frozen=True)
-class VerifyOptions:
-    """Everything besides the baseline that a verification needs. PEM text, not paths (the CLI reads the files)."""
-
-    origin_ca_pem: str | None = None
-    origin_cert_pem: str | None = None
-    edge_ca_pem: str | None = None
-    client_cert_pem: str | None = None
-    client_key_pem: str | None = field(default=None, repr=False)
-    zone_id: str | None = None
-    api_url: str = DEFAULT_API_URL
-    #: Run-level: bounds each probe as a whole (connect, handshake, request, the whole answer).
-    timeout: float = 5.0
-    #: Run-level: bounds the whole run; what has not finished by then is inconclusive ("deadline reached").
-    deadline: float | None = None
-    #: Run-level: probes in flight at once, across all targets.
-    concurrency: int = MAX_WORKERS
 
 
 def _validate_options(options: VerifyOptions) -> tuple[Any, Any]:

@@ -1,10 +1,14 @@
-"""Keeps `__all__` honest and the layers apart (STYLE.md: only providers and components import pulumi)."""
+"""Keeps `__all__` honest and the layers apart (STYLE.md: only origin_tls.providers and origin_tls.components import
+pulumi)."""
 
 from __future__ import annotations
 
 import ast
 import importlib
+import os
 import pkgutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -38,14 +42,29 @@ def _imports(path: Path) -> set[str]:
     return found
 
 
-def test_only_the_providers_import_pulumi() -> None:
+PULUMI_LAYER = {"providers", "components"}
+
+
+def test_only_the_providers_and_the_components_import_pulumi() -> None:
     offenders = [
         str(path.relative_to(ROOT))
         for path in ROOT.rglob("*.py")
-        if "providers" not in path.relative_to(ROOT).parts
+        if PULUMI_LAYER.isdisjoint(path.relative_to(ROOT).parts[:1])
         and _imports(path) & {"pulumi", "pulumi_cloudflare", "pulumi_policy"}
     ]
     assert offenders == []
+
+
+@pytest.mark.parametrize(
+    ("module", "imports_pulumi"),
+    [("origin_tls", False), ("origin_tls.components", True)],  # the twin: the probe does see pulumi imported
+)
+def test_import_origin_tls_stays_free_of_pulumi(module: str, imports_pulumi: bool) -> None:
+    code = f"import sys, {module}; print('pulumi' in sys.modules)"
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, env={**os.environ}
+    ).stdout
+    assert out.strip() == str(imports_pulumi)
 
 
 def test_the_check_is_able_to_see_a_pulumi_import(tmp_path: Path) -> None:
@@ -53,3 +72,12 @@ def test_the_check_is_able_to_see_a_pulumi_import(tmp_path: Path) -> None:
     sample = tmp_path / "sample.py"
     sample.write_text("import pulumi.dynamic\nfrom pulumi_cloudflare import ZoneSetting\n")
     assert _imports(sample) >= {"pulumi", "pulumi_cloudflare"}
+
+
+def test_the_repositorys_components_re_exports_the_package_for_the_reference_stack() -> None:
+    # The checkout's top-level components/ (not installed) keeps `from components import OriginProtection` working.
+    import components
+    import origin_tls.components
+
+    assert components.__all__ == origin_tls.components.__all__
+    assert all(getattr(components, name) is getattr(origin_tls.components, name) for name in components.__all__)

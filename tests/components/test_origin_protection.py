@@ -13,8 +13,8 @@ from typing import Any
 import pulumi
 import pytest
 
-from components import OriginProtection, OriginProtectionArgs
 from origin_tls.certs import GLOBAL_AOP_CA_URL
+from origin_tls.components import OriginProtection, OriginProtectionArgs
 from origin_tls.errors import InvalidInput
 from tests.components.conftest import (
     FAKE_CA,

@@ -11,7 +11,7 @@ from typing import Any
 import pulumi
 import pytest
 
-from components import OriginProtection, OriginProtectionArgs
+from origin_tls.components import OriginProtection, OriginProtectionArgs
 from origin_tls.providers import verification
 from origin_tls.providers._common import TOKEN_ENV
 from origin_tls.providers.verification import VerificationFailed

@@ -16,7 +16,7 @@ import pytest
 from pulumi.output import Unknown
 from pulumi.runtime import rpc
 
-from components import OriginProtection, OriginProtectionArgs
+from origin_tls.components import OriginProtection, OriginProtectionArgs
 from origin_tls.errors import InvalidInput
 from origin_tls.providers.keys import OriginKeyProvider
 from origin_tls.providers.pull_proof import OriginPullProofProvider

@@ -66,7 +66,7 @@ DEFAULT_SETTLE_SECONDS = 120.0
 
 @dataclass(frozen=True)
 class OriginProtectionArgs:
-    """Arguments of :class:`components.OriginProtection`. Only ``zone_id`` and ``hostnames`` are required.
+    """Arguments of :class:`origin_tls.components.OriginProtection`. Only ``zone_id`` and ``hostnames`` are required.
 
     Baseline: ``min_tls`` (``"1.0"``..``"1.3"``), HSTS (``hsts_max_age`` seconds, ``hsts_include_subdomains``,
     ``hsts_preload`` as an explicit opt-in: the preload list is effectively permanent), ``aop`` (``"zone"``,
