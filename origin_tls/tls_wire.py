@@ -24,12 +24,14 @@ __all__ = [
     "MAX_HEAD_BYTES",
     "BoundExceeded",
     "ChunkedDecoder",
+    "HandshakeReader",
     "HeadFinder",
     "HttpAnswer",
     "HttpAnswerReader",
     "NotHttp",
     "ProbeTimeout",
     "ServerHello",
+    "ServerHelloReader",
     "parse_content_length",
     "parse_handshake_certificate",
     "parse_http_head",
@@ -347,28 +349,106 @@ class ServerHello:
     legacy_version: int
 
 
+class HandshakeReader:
+    """Cleartext handshake messages from the raw bytes a server sends, fed as they arrive: each byte is looked at a
+    bounded number of times, and the reader keeps its place (records cut anywhere, one byte per read included).
+
+    Records (RFC 5246 section 6.2: type, version, 16-bit length) of type handshake (22) give their fragment to the
+    handshake stream, alerts (21) are passed over; the first record of any other type (change_cipher_spec: what
+    follows is encrypted; application data; not TLS at all) ends the reading. The bytes of a record still arriving
+    count as they come. :meth:`feed` returns the messages (type, body) completed by the bytes fed.
+    """
+
+    def __init__(self) -> None:
+        self.examined = 0
+        self.ended = False
+        self._header = bytearray()  # the record header being read
+        self._kind = 0
+        self._left = 0  # fragment bytes of the current record still to come
+        self._stream = bytearray()  # handshake bytes not yet made into messages
+
+    def feed(self, data: bytes | bytearray | memoryview) -> list[tuple[int, bytes]]:
+        view = memoryview(data)
+        self.examined += len(view)
+        while view and not self.ended:
+            if self._left:
+                fragment = view[: self._left]
+                self._left -= len(fragment)
+                view = view[len(fragment) :]
+                if self._kind == 22:
+                    self._stream.extend(fragment)
+                continue
+            wanted = 5 - len(self._header)
+            self._header.extend(view[:wanted])
+            view = view[wanted:]
+            if len(self._header) == 5:
+                self._kind, _version, self._left = struct.unpack("!BHH", self._header)
+                self._header.clear()
+                if self._kind not in (21, 22):
+                    self.ended = True
+        return self._messages()
+
+    def _messages(self) -> list[tuple[int, bytes]]:
+        found, position = [], 0
+        while position + 4 <= len(self._stream):
+            length = int.from_bytes(self._stream[position + 1 : position + 4], "big")
+            if position + 4 + length > len(self._stream):
+                break
+            found.append((self._stream[position], bytes(self._stream[position + 4 : position + 4 + length])))
+            position += 4 + length
+        del self._stream[:position]
+        return found
+
+
 def _handshake_messages(data: bytes) -> Iterator[tuple[int, bytes]]:
-    """(type, body) of each cleartext handshake message in raw records; stops at ChangeCipherSpec (encrypted
-    after it) or at the first record that is not a handshake or alert."""
-    handshake = bytearray()
-    offset = 0
-    while offset + 5 <= len(data):
-        content_type, _version, length = struct.unpack("!BHH", data[offset : offset + 5])
-        fragment = data[offset + 5 : offset + 5 + length]
-        offset += 5 + length
-        if content_type == 22:
-            handshake.extend(fragment)
-        elif content_type != 21:  # change_cipher_spec (20), application data (23) or not TLS: stop here
-            break
-    position = 0
-    while position + 4 <= len(handshake):
-        message_type = handshake[position]
-        length = int.from_bytes(handshake[position + 1 : position + 4], "big")
-        body = bytes(handshake[position + 4 : position + 4 + length])
-        if len(body) < length:
-            return
-        position += 4 + length
-        yield message_type, body
+    """(type, body) of each cleartext handshake message in raw records (:class:`HandshakeReader`)."""
+    yield from HandshakeReader().feed(data)
+
+
+def _server_hello(body: bytes) -> ServerHello | None:
+    """RFC 5246 section 7.4.1.3 / RFC 8446 section 4.1.3: the version a ServerHello (or HelloRetryRequest) body
+    selects; None when it is cut short."""
+    if len(body) < 38:
+        return None
+    legacy = int.from_bytes(body[0:2], "big")
+    session_id_length = body[34]
+    position = 35 + session_id_length + 3  # session id, cipher suite (2), compression method (1)
+    selected = legacy
+    if position + 2 <= len(body):
+        extensions_end = min(len(body), position + 2 + int.from_bytes(body[position : position + 2], "big"))
+        position += 2
+        while position + 4 <= extensions_end:
+            kind = int.from_bytes(body[position : position + 2], "big")
+            size = int.from_bytes(body[position + 2 : position + 4], "big")
+            if kind == _SUPPORTED_VERSIONS and size == 2:
+                selected = int.from_bytes(body[position + 4 : position + 6], "big")
+            position += 4 + size
+    return ServerHello(_VERSION_NAMES.get(selected, f"0x{selected:04x}"), legacy)
+
+
+class ServerHelloReader:
+    """:func:`parse_server_hello` for a buffer that grows as a handshake goes on: :meth:`read` is given everything
+    received so far each time and reads only what is new (the buffer must only ever grow at its end)."""
+
+    def __init__(self) -> None:
+        self.hello: ServerHello | None = None
+        self.done = False  # the first ServerHello has been seen (whether it could be read or not)
+        self._reader = HandshakeReader()
+        self._fed = 0
+
+    @property
+    def examined(self) -> int:
+        return self._reader.examined
+
+    def read(self, received: bytes | bytearray) -> ServerHello | None:
+        if not self.done and len(received) > self._fed:
+            messages = self._reader.feed(memoryview(received)[self._fed :])
+            self._fed = len(received)
+            for message_type, body in messages:
+                if message_type == 2:
+                    self.hello, self.done = _server_hello(body), True
+                    break
+        return self.hello
 
 
 def parse_server_hello(data: bytes) -> ServerHello | None:
@@ -378,26 +458,7 @@ def parse_server_hello(data: bytes) -> ServerHello | None:
     1.3 server sets legacy_version 0x0303 and selects its version in the ``supported_versions`` extension (4.2.1).
     A HelloRetryRequest has the same shape and selects the version the same way.
     """
-    for message_type, body in _handshake_messages(data):
-        if message_type != 2:
-            continue
-        if len(body) < 38:
-            return None
-        legacy = int.from_bytes(body[0:2], "big")
-        session_id_length = body[34]
-        position = 35 + session_id_length + 3  # session id, cipher suite (2), compression method (1)
-        selected = legacy
-        if position + 2 <= len(body):
-            extensions_end = min(len(body), position + 2 + int.from_bytes(body[position : position + 2], "big"))
-            position += 2
-            while position + 4 <= extensions_end:
-                kind = int.from_bytes(body[position : position + 2], "big")
-                size = int.from_bytes(body[position + 2 : position + 4], "big")
-                if kind == _SUPPORTED_VERSIONS and size == 2:
-                    selected = int.from_bytes(body[position + 4 : position + 6], "big")
-                position += 4 + size
-        return ServerHello(_VERSION_NAMES.get(selected, f"0x{selected:04x}"), legacy)
-    return None
+    return ServerHelloReader().read(data)
 
 
 def parse_handshake_certificate(data: bytes) -> bytes | None:

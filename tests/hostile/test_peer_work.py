@@ -13,7 +13,14 @@ from collections.abc import Callable
 
 import pytest
 
-from origin_tls.tls_wire import MAX_HEAD_BYTES, ChunkedDecoder, HeadFinder, HttpAnswerReader
+from origin_tls.tls_wire import (
+    MAX_HEAD_BYTES,
+    ChunkedDecoder,
+    HandshakeReader,
+    HeadFinder,
+    HttpAnswerReader,
+    ServerHelloReader,
+)
 
 #: Bytes looked at per byte received, at most: the head finder searches each byte for CRLF CRLF (with 3 bytes of
 #: overlap per read) and counts its CRLFs (1 byte of overlap), and the head is then parsed once.
@@ -90,20 +97,39 @@ def test_the_finders_keep_their_place_between_feeds() -> None:
     assert decoder.examined <= 3 * len(body)
 
 
+def server_hello_in_tiny_records(padding: int) -> bytes:
+    """A TLS 1.2 ServerHello whose body carries ``padding`` bytes of an unknown extension (OpenSSL reads up to
+    20,000), cut into records of one handshake byte each (RFC 5246 section 6.2.1 allows it): the bytes a hostile
+    origin sends to make a client parse many records."""
+    extension = b"\xfe\xfe" + padding.to_bytes(2, "big") + b"\x00" * padding
+    body = b"\x03\x03" + b"\x11" * 32 + b"\x00" + b"\xc0\x2f\x00" + len(extension).to_bytes(2, "big") + extension
+    message = b"\x02" + len(body).to_bytes(3, "big") + body
+    return b"".join(b"\x16\x03\x03\x00\x01" + message[i : i + 1] for i in range(len(message)))
+
+
+def _hello_work(padding: int) -> int:
+    """What the version probe's ServerHello watch costs: the growing buffer handed over after every read."""
+    data, received, reader = server_hello_in_tiny_records(padding), bytearray(), ServerHelloReader()
+    for i in range(len(data)):
+        received += data[i : i + 1]
+        reader.read(received)
+    assert reader.hello is not None
+    assert reader.hello.version == "TLSv1.2"
+    return reader.examined
+
+
+def test_a_server_hello_in_one_byte_records_costs_linear_work() -> None:
+    assert is_linear(_hello_work, 300)
+
+
 # --------------------------------------------------------------------------------------------------------------
 # The failing twin: the yardstick catches the reading issue 18 found.
 
 
 def _rescanning_head_work(size: int) -> int:
-    """The head reading before issue 18, with its work counted the same way: on every read, search the whole
-    buffer for the blank line and count every CRLF in it."""
-    raw, buffer, work = head_of(size), bytearray(), 0
-    for byte in range(len(raw)):
-        buffer += raw[byte : byte + 1]
-        work += 2 * len(buffer)
-        if buffer.find(b"\r\n\r\n") >= 0:
-            break
-    return work
+    """The head reading before issue 18, its work counted the same way: on every one-byte read, search the whole
+    buffer for the blank line and count every CRLF in it (two passes over all that came before)."""
+    return sum(2 * received for received in range(1, len(head_of(size)) + 1))
 
 
 def _rescanning_chunked_work(chunks: int) -> int:
@@ -114,8 +140,17 @@ def _rescanning_chunked_work(chunks: int) -> int:
     return work
 
 
+def _reparsing_hello_work(padding: int) -> int:
+    """The ServerHello watch before issue 18: parse every byte received so far again after each read (a fresh
+    reader's work on each prefix is that prefix's length)."""
+    data = server_hello_in_tiny_records(padding)
+    assert HandshakeReader().feed(data)  # the model's bytes are a handshake message
+    return sum(range(1, len(data) + 1))
+
+
 @pytest.mark.parametrize(
-    ("work", "n"), [(_rescanning_head_work, MAX_HEAD_BYTES // 4), (_rescanning_chunked_work, 2_700)]
+    ("work", "n"),
+    [(_rescanning_head_work, MAX_HEAD_BYTES // 4), (_rescanning_chunked_work, 2_700), (_reparsing_hello_work, 300)],
 )
 def test_the_yardstick_fails_a_reader_that_rescans(work: Callable[[int], int], n: int) -> None:
     assert not is_linear(work, n)
