@@ -292,46 +292,49 @@ class ChunkedDecoder:
 
     def feed(self, data: bytes) -> None:
         self._fed += len(data)
-        view = memoryview(data)
-        while view and not self.done:
+        position, size = 0, len(data)
+        while position < size and not self.done:
             if self._left:
-                taken = view[: self._left]
-                self._body.extend(taken)
-                self._left -= len(taken)
-                self.examined += len(taken)
-                view = view[len(taken) :]
+                taken = min(self._left, size - position)
+                self._body += data[position : position + taken]
+                self._left -= taken
+                self.examined += taken
+                position += taken
                 if not self._left:
                     self._skip = 2
             elif self._skip:
-                skipped = min(self._skip, len(view))
+                skipped = min(self._skip, size - position)
                 self._skip -= skipped
-                view = view[skipped:]
+                position += skipped
             else:
-                view = self._size_line(view)
+                position = self._size_line(data, position)
             if len(self._body) >= MAX_BODY_BYTES:
                 self.done = True
         if self._fed > _MAX_CHUNKED_BYTES:
             self.done = True  # chunk framing overhead itself is bounded
 
-    def _size_line(self, view: memoryview) -> memoryview:
-        """Take bytes of the chunk-size line; at its end, start the chunk (or finish)."""
-        start = max(0, len(self._line) - 1)  # a CR fed last time may end the line now
-        self._line.extend(view)
-        end = self._line.find(b"\r\n", start)
-        self.examined += len(self._line) - start
-        if end < 0:
-            return view[len(view) :]
-        used = end + 2 - (len(self._line) - len(view))
-        size_text = bytes(self._line[:end]).split(b";", 1)[0].strip(b" \t")
+    def _size_line(self, data: bytes, position: int) -> int:
+        """Read the chunk-size line from ``data[position:]`` (its start may have come in earlier feeds); at its end,
+        start the chunk (or finish). Returns the position after what was taken."""
+        if self._line.endswith(b"\r") and data[position : position + 1] == b"\n":
+            line, after = bytes(self._line[:-1]), position + 1  # the CRLF was cut between two feeds
+        else:
+            end = data.find(b"\r\n", position)
+            self.examined += (end + 2 if end >= 0 else len(data)) - position
+            if end < 0:
+                self._line += data[position:]
+                return len(data)
+            line, after = bytes(self._line) + data[position:end], end + 2
         self._line.clear()
+        size_text = line.split(b";", 1)[0].strip(b" \t")
         if not _CHUNK_SIZE.fullmatch(size_text):
             self.done = True  # not chunked after all: keep what was decoded
-            return view[len(view) :]
+            return len(data)
         size = int(size_text, 16)
         if size == 0:
             self.done = True
         self._left = size
-        return view[used:]
+        return after
 
 
 # --------------------------------------------------------------------------------------------------------------

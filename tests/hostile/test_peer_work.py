@@ -82,6 +82,18 @@ def test_a_chunked_body_fed_one_byte_at_a_time_costs_linear_work() -> None:
     assert is_linear(work, 2_700)
 
 
+def test_a_chunked_body_in_one_read_costs_linear_work() -> None:
+    # Found by tests/fuzz/test_fuzz_peer_http.py: the first incremental decoder copied the rest of each read into
+    # its size-line buffer at every chunk, so many small chunks in one read cost quadratic work.
+    def work(chunks: int) -> int:
+        decoder = ChunkedDecoder()
+        decoder.feed(b"1\r\nx\r\n" * chunks + b"0\r\n\r\n")
+        assert decoder.body() == b"x" * chunks
+        return decoder.examined
+
+    assert is_linear(work, 2_000)
+
+
 def test_the_finders_keep_their_place_between_feeds() -> None:
     finder, decoder = HeadFinder(), ChunkedDecoder()
     head, body = head_of(4_000), b"3\r\nabc\r\n" * 500 + b"0\r\n\r\n"
