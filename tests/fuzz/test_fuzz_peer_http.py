@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import re
 import tracemalloc
-from collections.abc import Callable
 
 from hypothesis import given
 from hypothesis import strategies as st
@@ -26,6 +25,7 @@ from origin_tls.tls_wire import (
     HttpAnswerReader,
     NotHttp,
 )
+from tests.test_tls_wire import _feeder
 
 from .peer_strategies import budget, chunked_bodies, cuts, http_answers
 
@@ -33,26 +33,10 @@ ALLOWED = (NotHttp, BoundExceeded, ConnectionResetError)
 WORK_PER_BYTE = 8
 
 
-def _recv(pieces: list[bytes]) -> Callable[[int], bytes]:
-    pending = list(pieces)
-
-    def recv(size: int) -> bytes:
-        while pending:
-            piece = pending.pop(0)
-            if len(piece) > size:
-                pending.insert(0, piece[size:])
-                piece = piece[:size]
-            if piece:
-                return piece
-        return b""
-
-    return recv
-
-
 def _read(pieces: list[bytes]) -> tuple[HttpAnswer | type[BaseException], int]:
     reader = HttpAnswerReader()
     try:
-        return reader.read(_recv(pieces)), reader.examined
+        return reader.read(_feeder(*pieces)), reader.examined
     except ALLOWED as exc:
         return type(exc), reader.examined
 
