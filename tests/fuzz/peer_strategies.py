@@ -13,7 +13,10 @@ from __future__ import annotations
 
 import itertools
 import os
-from typing import Any
+import time
+import tracemalloc
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
@@ -21,6 +24,7 @@ from hypothesis import strategies as st
 from tests.peers.der import CertParts, extension, integer, name, oid, san, sequence, tlv
 
 __all__ = [
+    "bounded",
     "budget",
     "certificates",
     "chunked_bodies",
@@ -38,6 +42,25 @@ def budget(brief: int) -> Any:
     if os.environ.get("HYPOTHESIS_PROFILE"):
         return settings(**common)
     return settings(max_examples=brief, **common)
+
+
+T = TypeVar("T")
+
+
+def bounded(call: Callable[[], T], *, seconds: float, peak_bytes: int) -> T:
+    """``call()``, held to a generous wall-clock bound and to a bound on the memory it allocates at its peak
+    (``tracemalloc``): the time and memory part of a target's contract."""
+    started = time.monotonic()
+    tracemalloc.start()
+    try:
+        result = call()
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    elapsed = time.monotonic() - started
+    assert elapsed < seconds, f"took {elapsed:.2f} s, more than {seconds} s"
+    assert peak <= peak_bytes, f"allocated {peak} bytes at the peak, more than {peak_bytes}"
+    return result
 
 
 @st.composite
