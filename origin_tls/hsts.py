@@ -56,8 +56,10 @@ _OBSERVED_LIMIT = 200
 class HstsHeader:
     """One Strict-Transport-Security header value as a browser reads it.
 
-    ``valid`` is false when RFC 6797 tells the browser to ignore the header; ``errors`` then says why. ``warnings``
-    are things a browser tolerates. ``max_age_quoted`` records ``max-age="..."``: valid, but not preload-eligible.
+    ``valid`` is false when a browser ignores the header (it breaks RFC 6797 §6.1's grammar, lacks max-age, or
+    repeats max-age or includeSubDomains); ``errors`` then says why. ``warnings`` are things a browser tolerates.
+    ``max_age`` is capped at :data:`MAX_AGE_CAP`. ``max_age_quoted`` records ``max-age="..."``: valid, but not
+    preload-eligible.
     """
 
     raw: str
