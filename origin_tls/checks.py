@@ -208,6 +208,14 @@ def _by_version(prefix: str, plan: Plan, evidence: Evidence) -> dict[TlsVersion,
     return {v: evidence[f"{prefix}.tls{v.value}"] for v in _floor_versions(plan)}
 
 
+def _pull_result(evidence: object) -> probes.PullResult | None:
+    """A pull's evidence; None when the probe was not wanted; a probe that did not finish as its ERROR."""
+    if evidence is None or isinstance(evidence, probes.PullResult):
+        return evidence
+    reason = str(getattr(evidence, "message", "the probe did not finish"))
+    return probes.PullResult(probes.AopOutcome.ERROR, "no-answer", None, None, reason)
+
+
 def _no_origin(plan: Plan) -> str | None:
     return "no --origin given" if plan.target.origin is None else None
 
@@ -272,7 +280,13 @@ CHECKS: tuple[CheckSpec, ...] = (
         ),
         _no_origin,
     ),
-    CheckSpec("origin.aop", _needs("origin.pull"), lambda p, e: judge_origin_aop(e["origin.pull"]), _no_aop),
+    CheckSpec(
+        "origin.aop",
+        _needs("origin.pull"),
+        # The pull with --client-cert, when there is one, tells an unexplained alert apart (judge_origin_aop).
+        lambda p, e: judge_origin_aop(e["origin.pull"], _pull_result(e.get("origin.pull_client"))),
+        _no_aop,
+    ),
     CheckSpec(
         "origin.aop_client",
         _needs("origin.pull_client"),

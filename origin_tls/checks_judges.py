@@ -192,12 +192,35 @@ def judge_origin_certificate(
     return Check("origin.certificate", Status.PASS if verdict.ok else Status.FAIL, expected, observed, detail)
 
 
-def judge_origin_aop(result: probes.PullResult) -> Check:
+def judge_origin_aop(result: probes.PullResult, authenticated: probes.PullResult | None = None) -> Check:
+    """A pull without a client certificate is refused.
+
+    An alert that names the certificate (``CLIENT_AUTH_ALERTS``) or nginx's 400 page is a refusal on its own.
+    Another alert is one only with more evidence: the server sent a CertificateRequest in that handshake, and the
+    same server accepts ``authenticated``, the pull that presents the authorised client certificate, so the
+    certificate is the difference between the two (GnuTLS answers a missing certificate on TLS 1.2 with
+    ``decode_error``, tests/README.md). Without that evidence the alert stays inconclusive.
+    """
     expected = "a pull without a client certificate is refused"
     if result.outcome is probes.AopOutcome.REFUSED:
         return Check("origin.aop", Status.PASS, expected, f"refused ({result.how})")
     if result.outcome is probes.AopOutcome.ACCEPTED:
         return Check("origin.aop", Status.FAIL, expected, f"accepted ({result.how})", result.detail)
+    if result.alert is not None and result.certificate_requested:
+        if authenticated is not None and authenticated.outcome is probes.AopOutcome.ACCEPTED:
+            observed = (
+                f"refused (tls-alert {result.alert} after a CertificateRequest; "
+                f"the pull with --client-cert is accepted: {authenticated.how})"
+            )
+            return Check("origin.aop", Status.PASS, expected, observed)
+        why = (
+            "no --client-cert given to show that the same server accepts a pull that presents one"
+            if authenticated is None
+            else f"the pull with --client-cert was not accepted either ({authenticated.outcome.value}: "
+            f"{authenticated.detail})"
+        )
+        detail = f"{result.detail}; the server asked for a client certificate, but {why}"
+        return Check("origin.aop", Status.INCONCLUSIVE, expected, result.outcome.value, detail)
     return Check("origin.aop", Status.INCONCLUSIVE, expected, result.outcome.value, result.detail)
 
 

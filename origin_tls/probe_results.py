@@ -92,3 +92,8 @@ class PullResult:
     detail: str
     #: The server certificate seen in this pull's handshake, when the probe was asked to keep it.
     certificate: CertificateFetch | None = None
+    #: The TLS alert the server ended the pull with ("decode_error", RFC 8446 section 6 names), else None.
+    alert: str | None = None
+    #: Whether the server sent a CertificateRequest in this connection's (cleartext, TLS 1.0-1.2) handshake; None
+    #: when that cannot be seen (TLS 1.3 encrypts it; a handshake cut short before the server's flight ended).
+    certificate_requested: bool | None = None

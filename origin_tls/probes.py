@@ -41,13 +41,14 @@ from .tls_client import (
     can_offer,
     classify_error,
     parse_handshake_certificate,
+    server_alert,
     short_error,
     unverified_context,
     verifying_context,
     version_context,
 )
 from .tls_io import Deadline, PlainStream, TlsStream, connect, http_get
-from .tls_wire import BoundExceeded, HttpAnswer, ServerHelloReader
+from .tls_wire import BoundExceeded, HttpAnswer, ServerHelloReader, parse_certificate_request
 
 __all__ = [
     "DEFAULT_CONCURRENCY",
@@ -392,7 +393,10 @@ def probe_origin_pull(
 
     ``context`` (from :func:`~origin_tls.tls_client.build_client_contexts`) is the already-loaded client identity;
     else the PEMs are loaded here. ``record_certificate``: also keep the server certificate of this handshake in
-    ``certificate`` (one connection for ``origin.certificate`` and ``origin.aop``).
+    ``certificate`` (one connection for ``origin.certificate`` and ``origin.aop``). Either way the result says
+    which TLS alert ended the pull (``alert``) and whether the server asked for a certificate in the handshake
+    (``certificate_requested``): an alert outside the client-authentication ones is not a refusal by itself
+    (GnuTLS answers a missing certificate with ``decode_error``), and the judge weighs it with that fact.
 
     Raises :class:`InvalidInput` (before connecting) when only one PEM is given or they do not load together.
     """
@@ -402,9 +406,11 @@ def probe_origin_pull(
     phase = "handshake"
     negotiated: str | None = None
     certificate: CertificateFetch | None = None
+    requested: bool | None = None
     try:
-        with _tls(endpoint, hostname, context, bound, record=record_certificate) as tls:
+        with _tls(endpoint, hostname, context, bound, record=True) as tls:
             error = _handshake(tls)
+            requested = parse_certificate_request(bytes(tls.received))
             if record_certificate:
                 certificate = _handshake_certificate(tls, error)
             if error is not None:
@@ -413,8 +419,9 @@ def probe_origin_pull(
             negotiated = tls.version()
             answer = http_get(tls, hostname)
     except Exception as exc:
-        return replace(_pull_failure(exc, phase, negotiated, endpoint), certificate=certificate)
-    return replace(_pull_answer(answer, negotiated), certificate=certificate)
+        failure = _pull_failure(exc, phase, negotiated, endpoint)
+        return replace(failure, certificate=certificate, certificate_requested=requested)
+    return replace(_pull_answer(answer, negotiated), certificate=certificate, certificate_requested=requested)
 
 
 def _client_context(cert_pem: str | None, key_pem: str | None) -> ssl.SSLContext:
@@ -427,14 +434,15 @@ def _client_context(cert_pem: str | None, key_pem: str | None) -> ssl.SSLContext
 
 def _pull_failure(exc: BaseException, phase: str, negotiated: str | None, endpoint: Endpoint) -> PullResult:
     kind, detail = classify_error(exc)
+    alert = server_alert(exc)
     if isinstance(exc, ssl.SSLError) and (exc.reason or "") in CLIENT_AUTH_ALERTS:
         how = "tls-alert-handshake" if phase == "handshake" else "tls-alert-after-handshake"
         when = "during the handshake" if phase == "handshake" else "on the first read after the handshake"
-        return PullResult(AopOutcome.REFUSED, how, None, negotiated, f"{detail} {when}")
+        return PullResult(AopOutcome.REFUSED, how, None, negotiated, f"{detail} {when}", alert=alert)
     if kind is ErrorKind.UNREACHABLE:
         return PullResult(AopOutcome.UNREACHABLE, "unreachable", None, negotiated, f"{endpoint}: {detail}")
     where = "during the handshake" if phase == "handshake" else "after the handshake, before an HTTP answer"
-    return PullResult(AopOutcome.ERROR, "no-answer", None, negotiated, f"{endpoint}: {detail} {where}")
+    return PullResult(AopOutcome.ERROR, "no-answer", None, negotiated, f"{endpoint}: {detail} {where}", alert=alert)
 
 
 def client_certificate_refusal(status: int, body: bytes) -> tuple[str, str] | None:

@@ -35,6 +35,7 @@ __all__ = [
     "can_offer",
     "classify_error",
     "parse_handshake_certificate",
+    "server_alert",
     "short_error",
     "unverified_context",
     "verifying_context",
@@ -122,6 +123,12 @@ def alert_name(reason: str) -> str:
         if reason.startswith(prefix):
             return reason[len(prefix) :].lower() or reason.lower()
     return reason.lower()
+
+
+def server_alert(exc: BaseException) -> str | None:
+    """The name of the TLS alert the server sent (``decode_error``) when ``exc`` reports one, else None."""
+    reason = (exc.reason or "") if isinstance(exc, ssl.SSLError) else ""
+    return alert_name(reason) if reason.startswith(_ALERT_PREFIXES) else None
 
 
 def classify_error(exc: BaseException) -> tuple[ErrorKind, str]:

@@ -3,6 +3,7 @@
 - :func:`parse_server_hello`: the protocol version a server selected, from the raw bytes of a handshake (the
   evidence that a version was accepted even when the handshake is then aborted for a missing client certificate);
 - :func:`parse_handshake_certificate`: the server certificate of a cleartext (TLS 1.0-1.2) handshake;
+- :func:`parse_certificate_request`: whether the server asked for a client certificate in such a handshake;
 - :func:`read_http_answer`: status line, headers and the first bytes of the body, read through any ``recv``
   callable, refusing (:class:`BoundExceeded`) a head past :data:`MAX_HEAD_BYTES` or :data:`MAX_HEADERS` lines;
 - the two ways a probe meets a bound: :class:`BoundExceeded` (bytes) and :class:`ProbeTimeout` (time).
@@ -32,6 +33,7 @@ __all__ = [
     "ProbeTimeout",
     "ServerHello",
     "ServerHelloReader",
+    "parse_certificate_request",
     "parse_content_length",
     "parse_handshake_certificate",
     "parse_http_head",
@@ -475,4 +477,27 @@ def parse_handshake_certificate(data: bytes) -> bytes | None:
             first = int.from_bytes(body[3:6], "big")
             der = body[6 : 6 + first]
             return der if len(der) == first and first > 0 else None
+    return None
+
+
+_CERTIFICATE_REQUEST = 13  # RFC 5246 section 7.4.4
+_SERVER_HELLO_DONE = 14  # RFC 5246 section 7.4.5: the end of the server's first flight
+_CLEARTEXT_HANDSHAKES = frozenset({"TLSv1", "TLSv1.1", "TLSv1.2"})
+
+
+def parse_certificate_request(data: bytes) -> bool | None:
+    """Whether the server asked for a client certificate in the cleartext handshake in the raw bytes it sent.
+
+    True: a CertificateRequest (RFC 5246 section 7.4.4). False: the server's first flight ended (ServerHelloDone,
+    7.4.5) without one. None when it cannot be told: no ServerHello, a TLS 1.3 handshake (its CertificateRequest
+    is encrypted, RFC 8446 section 4.3.2) or a flight cut short.
+    """
+    hello = parse_server_hello(data)
+    if hello is None or hello.version not in _CLEARTEXT_HANDSHAKES:
+        return None
+    for message_type, _body in _handshake_messages(data):
+        if message_type == _CERTIFICATE_REQUEST:
+            return True
+        if message_type == _SERVER_HELLO_DONE:
+            return False
     return None

@@ -21,6 +21,7 @@ from origin_tls.tls_wire import (
     MAX_HEADERS,
     BoundExceeded,
     NotHttp,
+    parse_certificate_request,
     parse_http_head,
     parse_server_hello,
     read_http_answer,
@@ -257,13 +258,41 @@ def test_server_hello_of_a_real_handshake() -> None:
     assert hello.version == "TLSv1.2"
 
 
-def _real_server_flight(version: ssl.TLSVersion) -> bytes:
+@pytest.mark.parametrize(
+    ("version", "request_certificate", "requested"),
+    [
+        (ssl.TLSVersion.TLSv1_2, True, True),
+        (ssl.TLSVersion.TLSv1_2, False, False),  # the server's flight ended (ServerHelloDone) without one
+        (ssl.TLSVersion.TLSv1_3, True, None),  # encrypted: cannot be seen
+    ],
+)
+def test_certificate_request_of_a_real_handshake(
+    version: ssl.TLSVersion, request_certificate: bool, requested: bool | None
+) -> None:
+    server_bytes = _real_server_flight(version, request_certificate=request_certificate)
+
+    assert parse_certificate_request(server_bytes) is requested
+
+
+def test_certificate_request_cannot_be_told_from_a_flight_cut_short() -> None:
+    flight = _real_server_flight(ssl.TLSVersion.TLSv1_2, request_certificate=False)
+    assert parse_certificate_request(_record(22, _server_hello(0x0303))) is None  # no ServerHelloDone yet
+    done = flight.index(b"\x0e\x00\x00\x00") + 4  # the end of the ServerHelloDone (type 14, empty)
+    assert parse_certificate_request(flight[:done]) is False
+    assert parse_certificate_request(flight[: done - 1]) is None  # the ServerHelloDone torn
+    assert parse_certificate_request(_record(21, b"\x02\x32")) is None  # decode_error before any ServerHello
+
+
+def _real_server_flight(version: ssl.TLSVersion, *, request_certificate: bool = False) -> bytes:
 
     with tempfile.TemporaryDirectory() as directory:
         pki = TestPki(Path(directory))
         leaf = pki.good("a.example")
         server_context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         server_context.load_cert_chain(leaf.chain_path, leaf.key_path)
+        if request_certificate:
+            server_context.load_verify_locations(pki.client_ca.cert_path)
+            server_context.verify_mode = ssl.CERT_OPTIONAL
     server_context.minimum_version = server_context.maximum_version = version
     client_context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
     client_context.check_hostname = False

@@ -142,6 +142,57 @@ def test_https_redirect_unreachable_is_inconclusive() -> None:
     assert check.detail == "connection refused"
 
 
+_DECODE_ERROR = "the server sent TLS alert decode_error (SSLV3_ALERT_DECODE_ERROR) during the handshake"
+
+
+def _unexplained(*, alert: str | None = "decode_error", requested: bool | None = True) -> PullResult:
+    """A pull without a certificate that ended with an alert outside the client-authentication ones (GnuTLS)."""
+    return PullResult(
+        AopOutcome.ERROR, "no-answer", None, None, _DECODE_ERROR, alert=alert, certificate_requested=requested
+    )
+
+
+_ACCEPTED = PullResult(AopOutcome.ACCEPTED, "http-200", 200, "TLSv1.2", "HTTP 200 served")
+
+
+def test_an_unexplained_alert_after_a_certificate_request_is_a_refusal_when_the_certificate_is_accepted() -> None:
+    check = judge_origin_aop(_unexplained(), _ACCEPTED)
+    assert check.status is Status.PASS
+    assert check.observed == (
+        "refused (tls-alert decode_error after a CertificateRequest; the pull with --client-cert is accepted: http-200)"
+    )
+
+
+@pytest.mark.parametrize(
+    ("pull", "authenticated", "why"),
+    [
+        (_unexplained(), None, "no --client-cert given"),
+        (
+            _unexplained(),
+            PullResult(
+                AopOutcome.REFUSED, "tls-alert-handshake", None, None, "bad_certificate", alert="bad_certificate"
+            ),
+            "the pull with --client-cert was not accepted either (refused: bad_certificate)",
+        ),
+        (
+            _unexplained(),
+            PullResult(AopOutcome.ERROR, "no-answer", None, None, "deadline reached"),
+            "the pull with --client-cert was not accepted either (error: deadline reached)",
+        ),
+        (_unexplained(requested=False), _ACCEPTED, _DECODE_ERROR),  # no certificate was asked for
+        (_unexplained(requested=None), _ACCEPTED, _DECODE_ERROR),  # TLS 1.3: the request cannot be seen
+        (_unexplained(alert=None), _ACCEPTED, _DECODE_ERROR),  # a bare close, no alert
+    ],
+    ids=["no-client-cert", "client-cert-refused", "client-pull-unfinished", "not-asked", "tls13", "no-alert"],
+)
+def test_an_unexplained_alert_stays_inconclusive_without_the_evidence(
+    pull: PullResult, authenticated: PullResult | None, why: str
+) -> None:
+    check = judge_origin_aop(pull, authenticated)
+    assert check.status is Status.INCONCLUSIVE
+    assert why in check.detail
+
+
 def test_origin_pulls() -> None:
     refused = PullResult(AopOutcome.REFUSED, "http-400-no-cert", 400, "TLSv1.3", "")
     accepted = PullResult(AopOutcome.ACCEPTED, "http-200", 200, "TLSv1.3", "")

@@ -4,6 +4,9 @@
   exactly TLS 1.3 (the client finishes its handshake; the alert comes on its first read).
 - :class:`HttpAnswerServer` - answers every request with a fixed status, raw header lines and body, over TLS or
   plain TCP (495/496, odd header spellings, broken values).
+- :class:`AlertAfterServerFlight` - a real TLS 1.2 server flight (with or without a CertificateRequest), then an
+  alert instead of the rest of the handshake: GnuTLS's ``decode_error``, from a server that did not ask for a
+  certificate.
 - :class:`Tarpit` - accepts TCP connections and never says a word.
 - :func:`closed_port` - a loopback port where nothing listens.
 
@@ -26,6 +29,7 @@ from origin_tls.baseline import Endpoint
 from .pki import IssuedCert
 
 __all__ = [
+    "AlertAfterServerFlight",
     "HttpAnswerServer",
     "PeerServer",
     "Tarpit",
@@ -210,6 +214,33 @@ def _server_context(
         context.load_verify_locations(cafile=str(client_ca))
         context.verify_mode = ssl.CERT_REQUIRED if required else ssl.CERT_OPTIONAL
     return context
+
+
+class AlertAfterServerFlight(PeerServer):
+    """Speaks TLS 1.2 up to the end of its first flight (ServerHello .. ServerHelloDone, made by OpenSSL; with
+    ``client_ca`` a CertificateRequest among them), then answers the client's next flight with the fatal alert
+    ``alert`` (RFC 5246 section 7.2; 50 is decode_error) and closes."""
+
+    def __init__(self, cert: IssuedCert, *, alert: int = 50, client_ca: Path | None = None) -> None:
+        super().__init__()
+        self.alert = alert
+        self.context = _server_context(cert, ("1.2", "1.2"), client_ca=client_ca, required=False)
+
+    def handle(self, conn: socket.socket) -> None:
+        incoming, outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
+        tls = self.context.wrap_bio(incoming, outgoing, server_side=True)
+        flight = b""
+        while not flight:  # the ClientHello may arrive in pieces
+            data = conn.recv(65536)
+            if not data:
+                return
+            incoming.write(data)
+            with contextlib.suppress(ssl.SSLWantReadError):
+                tls.do_handshake()
+            flight = outgoing.read()
+        conn.sendall(flight)
+        if conn.recv(65536):  # the client's key exchange (and certificate, when asked): refused, whatever it is
+            conn.sendall(bytes([21, 3, 3, 0, 2, 2, self.alert]))
 
 
 class Tarpit(PeerServer):
