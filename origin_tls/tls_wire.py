@@ -8,6 +8,10 @@
   callable, refusing (:class:`BoundExceeded`) a head past :data:`MAX_HEAD_BYTES` or :data:`MAX_HEADERS` lines;
 - the two ways a probe meets a bound: :class:`BoundExceeded` (bytes) and :class:`ProbeTimeout` (time).
 
+What is read as it arrives keeps its place (:class:`HeadFinder`, :class:`ChunkedDecoder`, :class:`HandshakeReader`,
+:class:`ServerHelloReader`): the work is linear in the bytes received however a peer cuts them, one byte per TLS
+record included (issue 18). Numbers are ASCII digits only (:func:`parse_content_length`, chunk sizes).
+
 No I/O here: :mod:`origin_tls.tls_client` feeds these from sockets under a deadline.
 """
 
@@ -153,9 +157,7 @@ class HttpAnswerReader:
                 if end is None:
                     chunk = recv(_RECV)
                     if not chunk:
-                        raise ConnectionResetError(
-                            "the server closed the connection before the end of the HTTP headers"
-                        )
+                        raise ConnectionResetError(_CLOSED_IN_HEAD)
                     head.feed(chunk)
                     continue
                 status, headers = parse_http_head(bytes(head.buffer[:end]))
