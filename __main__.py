@@ -47,6 +47,7 @@ web = OriginProtection(
         settle_seconds=float(integer("settleSeconds", 120)),
         strict=config.get_bool("strict") is True,
         renew_before_days=integer("renewBeforeDays", 30),
+        post_quantum=config.get("postQuantum") or "auto",
     ),
 )
 

@@ -7,6 +7,7 @@ Timing assertions are lower bounds (the relay adds at least its latency), upper 
 
 from __future__ import annotations
 
+import functools
 import http.client
 import json
 import shutil
@@ -33,7 +34,16 @@ from bench.fleet import TOKEN as FLEET_TOKEN
 from bench.importtime import parse_importtime, profile_of
 from bench.latency_proxy import LatencyProxy, _echo_server, measure
 from bench.profiling import parse_collapsed
-from bench.runner import REQUIRED_PASS, ChildRun, RunError, child_env, report_problems, run_child, verify_command
+from bench.runner import (
+    REQUIRED_PASS,
+    ChildRun,
+    RunError,
+    bed_status,
+    child_env,
+    report_problems,
+    run_child,
+    verify_command,
+)
 from origin_tls.baseline import Endpoint
 from origin_tls.sandbox.state import ZoneState
 
@@ -103,6 +113,21 @@ def _report(names: list[str], **override: str) -> dict[str, object]:
 def test_report_check_accepts_the_beds_report() -> None:
     names = hostnames(3)
     assert report_problems(_run(_report(names)), names) == []
+
+
+def test_with_require_pq_the_beds_report_fails_its_pq_check_and_nothing_else() -> None:
+    # The bed's nginx has no ML-KEM: with --require-pq the right report fails origin.pq_key_agreement, exit 1.
+    names = hostnames(2)
+    report = _report(names)
+    for target in report["targets"]:  # type: ignore[attr-defined]
+        target["ok"] = False
+        target["checks"].append({"id": "origin.pq_key_agreement", "status": "fail"})
+    report["ok"] = False
+    expect_pq = functools.partial(bed_status, require_pq=True)
+    assert report_problems(_run(report, 1), names, status_of=expect_pq, exit_code=1) == []
+    # The twins: the same report is not the bed's without --require-pq, nor with exit 0.
+    assert report_problems(_run(report, 1), names, exit_code=1)
+    assert report_problems(_run(report, 0), names, status_of=expect_pq)
 
 
 @pytest.mark.parametrize(

@@ -35,6 +35,7 @@ __all__ = [
     "Endpoint",
     "HstsPolicy",
     "KeyType",
+    "PostQuantum",
     "SslMode",
     "TlsVersion",
     "parse_aop_mode",
@@ -46,6 +47,7 @@ __all__ = [
     "parse_hostnames",
     "parse_hsts_max_age",
     "parse_key_type",
+    "parse_post_quantum",
     "parse_readable_file",
     "parse_ssl_mode",
     "parse_timeout",
@@ -112,6 +114,21 @@ class AopMode(str, enum.Enum):
     GLOBAL = "global"
     ZONE = "zone"
     HOSTNAME = "hostname"
+
+    def __str__(self) -> str:
+        return self.value
+
+
+class PostQuantum(str, enum.Enum):
+    """Post-quantum key agreement on the second hop (DESIGN.md, "Post-quantum key agreement on the second hop").
+
+    ``auto``: automatic origin key exchange on (Cloudflare offers X25519MLKEM768 to an origin that supports it),
+    nothing required. ``required``: also ``origin_tls_compliance_modes = ["pqh"]``, set only after the origin proved
+    it negotiates X25519MLKEM768.
+    """
+
+    AUTO = "auto"
+    REQUIRED = "required"
 
     def __str__(self) -> str:
         return self.value
@@ -185,6 +202,9 @@ class Baseline:
     aop: AopMode | None = None
     ssl_mode: SslMode = SslMode.STRICT
     min_days_remaining: int = DEFAULT_MIN_DAYS_REMAINING
+    #: The second hop must be post-quantum (--require-pq): the origin negotiates X25519MLKEM768 and the zone
+    #: enforces it (origin_tls_compliance_modes contains pqh).
+    require_pq: bool = False
 
     @property
     def aop_required(self) -> bool:
@@ -239,6 +259,11 @@ def parse_aop_mode(value: object, *, field_name: str = "aop") -> AopMode:
 
 def parse_key_type(value: object, *, field_name: str = "key_type") -> KeyType:
     result: KeyType = _choice(value, KeyType, field_name)
+    return result
+
+
+def parse_post_quantum(value: object, *, field_name: str = "post_quantum") -> PostQuantum:
+    result: PostQuantum = _choice(value, PostQuantum, field_name)
     return result
 
 

@@ -35,6 +35,7 @@ from .checks_judges import (
     judge_origin_aop_client,
     judge_origin_certificate,
     judge_origin_min_tls_version,
+    judge_origin_pq_key_agreement,
     judge_tls_1_3,
 )
 from .report import CHECK_IDS, ZONE_CHECK_IDS, Check
@@ -171,6 +172,21 @@ def _has_origin(plan: Plan) -> bool:
     return plan.target.origin is not None
 
 
+def _pq(plan: Plan) -> Evidence:
+    assert plan.target.origin is not None
+    from .pq import probe_pq_key_agreement
+
+    result = probe_pq_key_agreement(
+        plan.target.origin,
+        plan.hostname,
+        timeout=plan.timeout,
+        deadline=plan.run_deadline,
+        client_cert_pem=plan.options.client_cert_pem,
+        client_key_pem=plan.options.client_key_pem,
+    )
+    return {"origin.pq": result}
+
+
 PROBES: tuple[Probe, ...] = (
     *(_edge_version(v) for v in TlsVersion),
     Probe("edge.https", ("edge.https", "edge.tls1.3"), lambda plan: True, _https),
@@ -180,6 +196,8 @@ PROBES: tuple[Probe, ...] = (
         "origin.pull_client", ("origin.pull_client",), lambda p: _has_origin(p) and p.client is not None, _pull_client
     ),
     *(_origin_version(v) for v in TlsVersion),
+    # One connection more per target, and only with --require-pq.
+    Probe("origin.pq", ("origin.pq",), lambda p: _has_origin(p) and p.baseline.require_pq, _pq),
 )
 
 
@@ -228,6 +246,10 @@ def _no_client(plan: Plan) -> str | None:
     return _no_origin(plan) or (None if plan.options.client_cert_pem is not None else "no --client-cert given")
 
 
+def _no_pq(plan: Plan) -> str | None:
+    return _no_origin(plan) or (None if plan.baseline.require_pq else "--require-pq not given")
+
+
 def _no_zone(plan: Plan) -> str | None:
     return None if plan.options.zone_id is not None else "no --zone-id given"
 
@@ -247,6 +269,12 @@ def _zone_aop_certificate(plan: Plan, evidence: Evidence) -> Check:
     return judge_zone_aop_certificate(
         evidence["zone"], plan.baseline, plan.hostname, client_cert_pem=plan.options.client_cert_pem
     )
+
+
+def _zone_origin_pq(plan: Plan, evidence: Evidence) -> Check:
+    from .zone import judge_zone_origin_pq
+
+    return judge_zone_origin_pq(evidence["zone"], plan.baseline)
 
 
 CHECKS: tuple[CheckSpec, ...] = (
@@ -303,12 +331,19 @@ CHECKS: tuple[CheckSpec, ...] = (
         lambda p, e: judge_origin_min_tls_version(_by_version("origin", p, e), p.baseline.min_tls),
         _no_origin,
     ),
+    CheckSpec(
+        "origin.pq_key_agreement",
+        _needs("origin.pq"),
+        lambda p, e: judge_origin_pq_key_agreement(e["origin.pq"]),
+        _no_pq,
+    ),
     *(
         CheckSpec(cid, _needs("zone"), _zone_check(cid), _no_zone)
         for cid in ZONE_CHECK_IDS
-        if cid != "zone.aop_certificate"  # its own judge, the next line
+        if cid not in ("zone.aop_certificate", "zone.origin_pq")  # their own judges, the next lines
     ),
     CheckSpec("zone.aop_certificate", _needs("zone"), _zone_aop_certificate, _no_zone),
+    CheckSpec("zone.origin_pq", _needs("zone"), _zone_origin_pq, _no_zone),
 )
 
 if tuple(spec.id for spec in CHECKS) != CHECK_IDS:  # report order is table order: a new id goes in both

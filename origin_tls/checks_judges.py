@@ -17,6 +17,7 @@ from urllib.parse import urlsplit
 from . import probes
 from .baseline import Baseline, TlsVersion
 from .hsts import judge_hsts
+from .pq import PqOutcome, PqResult
 from .report import Check, Status
 
 __all__ = [
@@ -30,6 +31,7 @@ __all__ = [
     "judge_origin_aop_client",
     "judge_origin_certificate",
     "judge_origin_min_tls_version",
+    "judge_origin_pq_key_agreement",
     "judge_tls_1_3",
 ]
 
@@ -296,3 +298,26 @@ def judge_edge_origin_pull(result: probes.HttpsResult) -> Check:
     if code is not None:
         observed += f" (error {code.group(1).decode()})"
     return Check("edge.origin_pull", Status.FAIL, expected, observed, f"{result.status}: {meaning}")
+
+
+#: What Cloudflare's own handshake under the zone's ``pqh`` compliance mode asks of the origin (reference §6).
+_PQ_EXPECTED = "X25519MLKEM768 selected over TLS 1.3 when offered only it (Cloudflare's pqh handshake)"
+
+
+def judge_origin_pq_key_agreement(result: PqResult) -> Check:
+    """``origin.pq_key_agreement``: pass only when the origin selected X25519MLKEM768 and proved the agreement
+    (its Finished verified); a network error is inconclusive; a classical group, an alert or TLS 1.2 fails."""
+    cid = "origin.pq_key_agreement"
+    if result.outcome is PqOutcome.NEGOTIATED:
+        return Check(cid, Status.PASS, _PQ_EXPECTED, "X25519MLKEM768 over TLS 1.3", result.detail)
+    if result.outcome is PqOutcome.ERROR:
+        return Check(cid, Status.INCONCLUSIVE, _PQ_EXPECTED, "no answer to judge", result.detail)
+    if result.outcome is PqOutcome.CLASSICAL:
+        observed = f"{result.group} (classical) selected"
+    elif result.outcome is PqOutcome.TLS12_ONLY:
+        observed = "TLS 1.2 or lower only"
+    elif result.alert is not None:
+        observed = f"refused: TLS alert {result.alert}"
+    else:
+        observed = f"refused after selecting {result.group}" if result.group else "refused"
+    return Check(cid, Status.FAIL, _PQ_EXPECTED, observed, result.detail)

@@ -79,6 +79,11 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("--hsts-preload", action="store_true")
     v.add_argument("--no-aop", action="store_true")
     v.add_argument(
+        "--require-pq",
+        action="store_true",
+        help="the second hop must be post-quantum: the origin negotiates X25519MLKEM768, the zone enforces pqh",
+    )
+    v.add_argument(
         "--min-days",
         metavar="N",
         default=str(DEFAULT_MIN_DAYS_REMAINING),
@@ -146,6 +151,7 @@ def _build(args: argparse.Namespace) -> tuple[list[Target], VerifyOptions, Basel
         "hsts_preload": args.hsts_preload,
         "aop": not args.no_aop,
         "min_days": args.min_days,
+        "require_pq": args.require_pq,
     }
     defaults = {key: value for key, value in flags.items() if value is not None}
     if args.inventory is None:

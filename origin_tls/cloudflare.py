@@ -62,12 +62,13 @@ from .cloudflare_shapes import (
     parse_setting_id,
     parse_setting_value,
 )
-from .errors import InvalidInput
+from .errors import InvalidInput, ResponseError
 
 __all__ = [
     "AOP_PERMISSION_EDIT",
     "AOP_PERMISSION_READ",
     "CALL_BUDGET_FACTOR",
+    "COMPLIANCE_MODES",
     "DEFAULT_API_TIMEOUT",
     "DEFAULT_API_URL",
     "DEFAULT_MAX_ANSWER_BYTES",
@@ -93,6 +94,18 @@ ZONE_SETTINGS_PERMISSION_EDIT = "Zone Settings Edit"
 ORIGIN_CA_PERMISSION = "SSL and Certificates Edit"
 AOP_PERMISSION_READ = "SSL and Certificates Read"
 AOP_PERMISSION_EDIT = "SSL and Certificates Edit"
+
+
+_AUTO_KEX = "auto_origin_tls_kex"
+_COMPLIANCE = "origin_tls_compliance_modes"
+#: The compliance modes this client writes (Cloudflare: FIPS-approved groups, post-quantum hybrid groups).
+COMPLIANCE_MODES: tuple[str, ...] = ("fips", "pqh")
+
+
+def _check_setting_id(result: object, setting: str) -> None:
+    item = as_object(result)
+    if "id" in item and item["id"] != setting:
+        raise ResponseError(f"zone setting {setting}: the answer is for setting {item['id']!r}")
 
 
 class CloudflareClient(ApiSession):
@@ -131,6 +144,63 @@ class CloudflareClient(ApiSession):
             zone=zone,
         )
         return as_setting_value(result, setting)
+
+    # ----------------------------------------------------------------------------------------------------------
+    # Post-quantum key agreement to the origin (reference §6): two settings with their own shapes
+
+    def get_auto_origin_tls_kex(self, zone_id: str) -> bool:
+        """Automatic origin key exchange (``GET .../settings/auto_origin_tls_kex``): its ``enabled`` boolean (this
+        setting's value is under ``enabled``, not ``value``)."""
+        zone = parse_zone_id(zone_id)
+        result = self._call(
+            "GET", f"/zones/{zone}/settings/{_AUTO_KEX}", permission=ZONE_SETTINGS_PERMISSION_READ, zone=zone
+        )
+        _check_setting_id(result, _AUTO_KEX)
+        return as_enabled(result)
+
+    def get_origin_tls_compliance_modes(self, zone_id: str) -> list[str]:
+        """The origin TLS compliance modes (``GET .../settings/origin_tls_compliance_modes``): the ``value`` list,
+        unknown modes kept as the opaque strings they are (``[]``, or ``null``, is no constraint)."""
+        zone = parse_zone_id(zone_id)
+        result = self._call(
+            "GET", f"/zones/{zone}/settings/{_COMPLIANCE}", permission=ZONE_SETTINGS_PERMISSION_READ, zone=zone
+        )
+        _check_setting_id(result, _COMPLIANCE)
+        value = as_setting_value(result, _COMPLIANCE)
+        if value is None:
+            return []
+        if not isinstance(value, list) or not all(isinstance(mode, str) for mode in value):
+            raise ResponseError(f"zone setting {_COMPLIANCE}: 'value' is not a list of strings")
+        return list(value)
+
+    def set_auto_origin_tls_kex(self, zone_id: str, enabled: bool) -> bool:
+        """Switch automatic origin key exchange (``PATCH`` with ``{"enabled": bool}``); the value Cloudflare holds."""
+        zone = parse_zone_id(zone_id)
+        if not isinstance(enabled, bool):
+            raise InvalidInput("enabled", enabled, "true or false")
+        result = self._call(
+            "PATCH",
+            f"/zones/{zone}/settings/{_AUTO_KEX}",
+            json={"enabled": enabled},
+            permission=ZONE_SETTINGS_PERMISSION_EDIT,
+            zone=zone,
+        )
+        _check_setting_id(result, _AUTO_KEX)
+        return as_enabled(result)
+
+    def set_origin_tls_compliance_modes(self, zone_id: str, modes: Sequence[str]) -> list[str]:
+        """Set the origin TLS compliance modes (``PUT`` with ``{"value": [...]}``; ``[]`` clears the constraint)."""
+        zone = parse_zone_id(zone_id)
+        if isinstance(modes, str) or not all(mode in COMPLIANCE_MODES for mode in modes):
+            raise InvalidInput(_COMPLIANCE, modes, f"a list of {', '.join(COMPLIANCE_MODES)}")
+        self._call(
+            "PUT",
+            f"/zones/{zone}/settings/{_COMPLIANCE}",
+            json={"value": list(modes)},
+            permission=ZONE_SETTINGS_PERMISSION_EDIT,
+            zone=zone,
+        )
+        return self.get_origin_tls_compliance_modes(zone)
 
     # ----------------------------------------------------------------------------------------------------------
     # Zone-level Authenticated Origin Pulls (reference §2.3)

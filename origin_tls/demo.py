@@ -1,9 +1,11 @@
 """``python -m origin_tls demo``: the whole story against a fresh local sandbox zone, in a few seconds.
 
-1. A fresh zone (Flexible SSL, TLS 1.0 floor, no HSTS) in front of an nginx origin: ``verify`` fails.
+1. A fresh zone (Flexible SSL, TLS 1.0 floor, no HSTS) in front of the sandbox's post-quantum origin (nginx runs
+   beside it): ``verify`` fails.
 2. Harden it through the package's own API calls (:mod:`origin_tls.harden`, the requests the Pulumi layer makes):
    zone settings, an Origin CA certificate (key made here), zone-level Authenticated Origin Pulls with our own CA;
-   configure the origin with the certificate and the pull CA. ``verify``: every check passes.
+   configure the origin with the certificate and the pull CA; prove the origin negotiates X25519MLKEM768, then
+   require it (``origin_tls_compliance_modes = ["pqh"]``). ``verify --require-pq``: every check passes.
 3. Drift, one kind at a time; each must be caught by exactly the checks that watch it, and the restore must pass.
    ``edge.origin_pull`` watches the pull itself: the sandbox edge answers like Cloudflare (526 for an origin
    certificate Full (Strict) cannot validate, 525 when the origin refuses the client certificate in the handshake).
@@ -32,16 +34,18 @@ from .baseline import AopMode, Baseline, KeyType
 from .certs import build_client_ca, certificate_to_pem, generate_private_key, private_key_to_pem
 from .cloudflare import CloudflareClient
 from .errors import OriginTlsError
-from .harden import IssuedCertificate, enable_zone_aop, harden_zone, issue_origin_certificate
+from .harden import IssuedCertificate, enable_zone_aop, harden_zone, issue_origin_certificate, require_post_quantum
 from .report import Report, Status
 from .sandbox.origin import OriginConfig
+from .sandbox.pq_origin import PqOrigin
 from .sandbox.runner import DEFAULT_HOSTNAME, Sandbox
 from .verify import VerifyOptions, verify
 
 __all__ = ["DEMO_BASELINE", "DRIFTS", "DemoZone", "Drift", "build_self_signed", "run_demo"]
 
-#: The baseline the demo hardens to: the default one, with zone-level AOP (our own client CA) required.
-DEMO_BASELINE = Baseline(aop=AopMode.ZONE)
+#: The baseline the demo hardens to: the default one, with zone-level AOP (our own client CA) and post-quantum key
+#: agreement on the second hop (``--require-pq``) required.
+DEMO_BASELINE = Baseline(aop=AopMode.ZONE, require_pq=True)
 EXIT_INTERRUPTED = 130
 
 
@@ -88,6 +92,11 @@ class DemoZone:
             client_ca_pem=aop.ca_pem,
         )
         self.origin(self.hardened_origin)
+        if baseline.require_pq:
+            origin = self.sandbox.origin
+            if origin is None:
+                raise RuntimeError("the sandbox origin is not running")
+            require_post_quantum(self.client, self.zone_id, origin=origin.https, hostnames=[self.sandbox.hostname])
         self.options = self.sandbox.verify_options(
             origin_cert_pem=self.certificate.certificate_pem,
             client_cert_pem=aop.certificate_pem,
@@ -102,6 +111,16 @@ class DemoZone:
         if self.sandbox.origin is None:
             raise RuntimeError("the sandbox origin is not running")
         self.sandbox.origin.reconfigure(config)
+
+    def auto_origin_tls_kex(self, enabled: bool) -> None:
+        self.client.set_auto_origin_tls_kex(self.zone_id, enabled)
+
+    def origin_post_quantum(self, enabled: bool) -> None:
+        """Give the post-quantum origin ML-KEM, or take it away (a rebuild on an OpenSSL without it)."""
+        origin = self.sandbox.origin
+        if not isinstance(origin, PqOrigin):
+            raise RuntimeError("the sandbox runs no post-quantum origin (Sandbox(pq_origin=True))")
+        origin.set_post_quantum(enabled)
 
     def restore_origin(self) -> None:
         if self.hardened_origin is None:
@@ -202,6 +221,19 @@ DRIFTS: tuple[Drift, ...] = (
         lambda s: s.setting("ssl_automatic_mode", "auto"),
         lambda s: s.setting("ssl_automatic_mode", "custom"),
     ),
+    Drift(
+        "the origin loses post-quantum support (rebuilt without ML-KEM) while the zone requires it (the edge answers"
+        " 525)",
+        frozenset({"edge.origin_pull", "origin.pq_key_agreement"}),
+        lambda s: s.origin_post_quantum(False),
+        lambda s: s.origin_post_quantum(True),
+    ),
+    Drift(
+        "automatic origin key exchange switched off through the API",
+        frozenset({"zone.origin_pq"}),
+        lambda s: s.auto_origin_tls_kex(False),
+        lambda s: s.auto_origin_tls_kex(True),
+    ),
 )
 
 
@@ -237,7 +269,11 @@ def _explain(report: Report, ids: set[str]) -> str:
 def _run(printer: _Printer, sandbox: Sandbox, started: float) -> bool:
     info = sandbox.info
     origin_kind = sandbox.origin.kind if sandbox.origin is not None else "?"
-    printer.step(True, f"sandbox up: API {info.api_url}, edge {info.edge}, origin ({origin_kind}) {info.origin}")
+    classic = sandbox.classic_origin
+    beside = f"; {classic.kind} origin beside it at {classic.https}" if classic is not None else ""
+    printer.step(
+        True, f"sandbox up: API {info.api_url}, edge {info.edge}, origin ({origin_kind}) {info.origin}{beside}"
+    )
     target = sandbox.target()
     all_good = True
 
@@ -270,6 +306,11 @@ def _run(printer: _Printer, sandbox: Sandbox, started: float) -> bool:
         )
         printer.step(
             True, "zone-level Authenticated Origin Pulls on with our own client CA; the origin requires its certificate"
+        )
+        printer.step(
+            True,
+            "post-quantum: the origin negotiated X25519MLKEM768 when offered only it, then the zone was set to require"
+            " it (origin_tls_compliance_modes pqh, automatic origin key exchange on)",
         )
         hardened = check(options)
         good = hardened.ok
@@ -351,6 +392,7 @@ def run_demo(argv: Sequence[str], *, out: TextIO | None = None, err: TextIO | No
             use_nginx=False if args.python_origin else None,
             follow_zone_aop=False,
             notice=lambda message: print(message, file=err, flush=True),
+            pq_origin=True,
         )
         with sandbox:
             return 0 if _run(printer, sandbox, started) else 1

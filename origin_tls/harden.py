@@ -7,6 +7,8 @@ Used by the ``demo`` against the sandbox, and by anyone scripting a zone without
 - :func:`issue_origin_certificate`: key and CSR made locally, only the CSR is sent (``POST /certificates``).
 - :func:`enable_zone_aop` / :func:`enable_hostname_aop`: upload a client certificate issued by the team's own CA,
   wait until Cloudflare reports it ``active``, then switch the level on (reference §2.3: "upload, wait active").
+- :func:`require_post_quantum`: prove the origin negotiates X25519MLKEM768 when offered only it, and only then set
+  ``origin_tls_compliance_modes = ["pqh"]`` (automatic origin key exchange on first): no 525 on the way.
 """
 
 from __future__ import annotations
@@ -16,19 +18,31 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-from .baseline import ORIGIN_CA_VALIDITY_DAYS, Baseline, KeyType, parse_hostnames, parse_key_type, parse_validity_days
+from .addresses import Endpoint
+from .baseline import (
+    DEFAULT_TIMEOUT,
+    ORIGIN_CA_VALIDITY_DAYS,
+    Baseline,
+    KeyType,
+    parse_hostnames,
+    parse_key_type,
+    parse_validity_days,
+)
 from .certs import ClientCa, build_csr, generate_private_key, issue_client_certificate, private_key_to_pem
 from .cloudflare import CloudflareClient, parse_expires_on
-from .errors import CloudflareError
+from .errors import CloudflareError, OriginTlsError
+from .pq import PqOutcome, PqResult, probe_pq_key_agreement
 
 __all__ = [
     "AOP_ACTIVATION_TIMEOUT",
     "AopCertificate",
     "IssuedCertificate",
+    "PostQuantumNotProven",
     "enable_hostname_aop",
     "enable_zone_aop",
     "harden_zone",
     "issue_origin_certificate",
+    "require_post_quantum",
 ]
 
 #: How long to wait for an uploaded AOP certificate to become ``active`` (Cloudflare: usually seconds).
@@ -151,3 +165,35 @@ def enable_hostname_aop(
 
     status = _wait_active(fetch, fetch(), timeout=timeout, sleep=sleep)
     return AopCertificate(cert_id, cert_pem, key_pem, ca.certificate_pem, status)
+
+
+class PostQuantumNotProven(OriginTlsError):
+    """The origin did not negotiate X25519MLKEM768: ``pqh`` was not set (``results`` says what each name answered)."""
+
+    def __init__(self, message: str, results: dict[str, PqResult]) -> None:
+        super().__init__(message)
+        self.results = results
+
+
+def require_post_quantum(
+    client: CloudflareClient,
+    zone_id: str,
+    *,
+    origin: Endpoint,
+    hostnames: Sequence[str],
+    timeout: float = DEFAULT_TIMEOUT,
+) -> dict[str, PqResult]:
+    """Automatic origin key exchange on; then Cloudflare's ``pqh`` handshake to ``origin`` for every hostname
+    (:func:`origin_tls.pq.probe_pq_key_agreement`), and ``origin_tls_compliance_modes = ["pqh"]`` only when each
+    negotiated X25519MLKEM768. Raises :class:`PostQuantumNotProven` otherwise, with nothing required."""
+    names = parse_hostnames(hostnames)
+    client.set_auto_origin_tls_kex(zone_id, True)
+    results = {name: probe_pq_key_agreement(origin, name, timeout=timeout) for name in names}
+    missing = {name: result for name, result in results.items() if result.outcome is not PqOutcome.NEGOTIATED}
+    if missing:
+        words = "; ".join(f"{name}: {result.outcome.value} ({result.detail})" for name, result in missing.items())
+        raise PostQuantumNotProven(
+            f"the origin {origin} does not negotiate X25519MLKEM768 ({words}): pqh was not set", results
+        )
+    client.set_origin_tls_compliance_modes(zone_id, ["pqh"])
+    return results

@@ -86,6 +86,7 @@ KEYS: tuple[str, ...] = (
     "hsts_preload",
     "aop",
     "min_days",
+    "require_pq",
 )
 #: A century: anything larger is a typo, not a policy (no certificate lives that long).
 MAX_MIN_DAYS = 36_500
@@ -96,7 +97,7 @@ _FLAGS: dict[str, str] = {key: "--" + key.replace("_", "-") for key in KEYS}
 _FLAGS.update(hostname="HOSTNAME", hsts_include_subdomains="--no-hsts-include-subdomains", aop="--no-aop")
 _FILE_KEYS = ("defaults", "targets")
 _PATH_KEYS = frozenset({"origin_ca", "origin_cert", "edge_ca", "client_cert", "client_key"})
-_BOOL_KEYS = frozenset({"hsts_include_subdomains", "hsts_preload", "aop"})
+_BOOL_KEYS = frozenset({"hsts_include_subdomains", "hsts_preload", "aop", "require_pq"})
 
 
 def parse_min_days(value: object, *, field_name: str = "min_days") -> int:
@@ -262,15 +263,16 @@ class _Resolver:
             get("hsts_preload", False),
             get("aop", True),  # True: at least one level; False: not required; or the AopMode the zone must have
             get("min_days", DEFAULT_MIN_DAYS_REMAINING),
+            get("require_pq", False),
         )
         if values not in self._baselines:
-            min_tls, max_age, include_subdomains, preload, aop, min_days = values
+            min_tls, max_age, include_subdomains, preload, aop, min_days, require_pq = values
             try:
                 hsts = HstsPolicy(max_age=max_age, include_subdomains=include_subdomains, preload=preload)
             except InvalidInput as exc:  # preload without includeSubDomains or a year: name where preload came from
                 raise InvalidInput(merged["hsts_preload"].field, True, exc.allowed) from None
             self._baselines[values] = Baseline(
-                min_tls=min_tls, hsts=hsts, aop=_aop_mode(aop), min_days_remaining=min_days
+                min_tls=min_tls, hsts=hsts, aop=_aop_mode(aop), min_days_remaining=min_days, require_pq=require_pq
             )
         return self._baselines[values]
 

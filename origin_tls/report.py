@@ -36,7 +36,13 @@ EDGE_CHECK_IDS: tuple[str, ...] = (
     "edge.https_redirect",
     "edge.origin_pull",
 )
-ORIGIN_CHECK_IDS: tuple[str, ...] = ("origin.certificate", "origin.aop", "origin.aop_client", "origin.min_tls_version")
+ORIGIN_CHECK_IDS: tuple[str, ...] = (
+    "origin.certificate",
+    "origin.aop",
+    "origin.aop_client",
+    "origin.min_tls_version",
+    "origin.pq_key_agreement",
+)
 ZONE_CHECK_IDS: tuple[str, ...] = (
     "zone.ssl",
     "zone.ssl_automatic_mode",
@@ -46,6 +52,7 @@ ZONE_CHECK_IDS: tuple[str, ...] = (
     "zone.always_use_https",
     "zone.aop",
     "zone.aop_certificate",
+    "zone.origin_pq",
 )
 #: Every check id, in report order.
 CHECK_IDS: tuple[str, ...] = EDGE_CHECK_IDS + ORIGIN_CHECK_IDS + ZONE_CHECK_IDS

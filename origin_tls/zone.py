@@ -35,6 +35,7 @@ __all__ = [
     "ZoneFacts",
     "judge_zone",
     "judge_zone_aop_certificate",
+    "judge_zone_origin_pq",
     "judge_zone_setting",
     "read_zone_fact",
     "zone_fact_keys",
@@ -62,6 +63,10 @@ _ZONE_AOP = "origin_tls_client_auth/settings"
 #: The zone-level client certificates (``GET /zones/{id}/origin_tls_client_auth``: status, uploaded_on, expires_on).
 _ZONE_CERTS = "origin_tls_client_auth"
 _HOSTNAME_PREFIX = "origin_tls_client_auth/hostnames/"
+#: Post-quantum key agreement to the origin (reference §6): ``enabled`` of automatic origin key exchange, and the
+#: ``value`` list of the compliance modes (read only with --require-pq).
+_AUTO_KEX = "auto_origin_tls_kex"
+_COMPLIANCE = "origin_tls_compliance_modes"
 
 
 def _hostname_aop_key(hostname: str) -> str:
@@ -190,6 +195,10 @@ def read_zone_fact(client: CloudflareClient, zone_id: str, key: str) -> Any:
         return client.get_zone_aop_enabled(zone_id)
     if key == _ZONE_CERTS:
         return client.list_zone_aop_certificates(zone_id)
+    if key == _AUTO_KEX:
+        return client.get_auto_origin_tls_kex(zone_id)
+    if key == _COMPLIANCE:
+        return client.get_origin_tls_compliance_modes(zone_id)
     if key.startswith(_HOSTNAME_PREFIX):
         # A hostname with no association answers 404: that is "no association". (An unknown zone also answers 404,
         # but then the zone's own settings fail to read too, which keeps zone.aop inconclusive for global.)
@@ -203,7 +212,9 @@ def read_zone_fact(client: CloudflareClient, zone_id: str, key: str) -> Any:
 def zone_fact_keys(baseline: Baseline, hostnames: Sequence[str], *, aop_certificate: bool = False) -> list[str]:
     """The facts the ``zone.*`` checks of ``hostnames`` need. ``aop_certificate`` (a ``--client-cert`` was given)
     adds what :func:`judge_zone_aop_certificate` needs: every AOP level, since any of them may be the one in force."""
-    keys = list(ZONE_SETTING_IDS)
+    keys = [*ZONE_SETTING_IDS, _AUTO_KEX]
+    if baseline.require_pq:
+        keys.append(_COMPLIANCE)
     certificate = aop_certificate and baseline.aop_required
     if certificate or (baseline.aop_required and baseline.aop in (None, AopMode.ZONE)):
         keys.append(_ZONE_AOP)
@@ -212,6 +223,55 @@ def zone_fact_keys(baseline: Baseline, hostnames: Sequence[str], *, aop_certific
     if certificate or (baseline.aop_required and baseline.aop in (None, AopMode.HOSTNAME)):
         keys += [_hostname_aop_key(h) for h in hostnames]
     return keys
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# zone.origin_pq
+
+
+def judge_zone_origin_pq(facts: ZoneFacts, baseline: Baseline) -> Check:
+    """``zone.origin_pq``: automatic origin key exchange is on (``auto_origin_tls_kex`` ``enabled``) and, with
+    ``baseline.require_pq``, the zone enforces post-quantum key agreement (``origin_tls_compliance_modes``
+    contains ``pqh``). A setting that could not be read leaves it inconclusive unless the other one already fails."""
+    cid = "zone.origin_pq"
+    expected = "automatic origin key exchange on" + (", compliance modes include pqh" if baseline.require_pq else "")
+    observed: list[str] = []
+    problems: list[str] = []
+    unread: list[str] = []
+    if _AUTO_KEX in facts.errors:
+        observed.append(f"{_AUTO_KEX} not read")
+        unread.append(f"{_AUTO_KEX}: {facts.errors[_AUTO_KEX]}")
+    elif facts.values.get(_AUTO_KEX) is True:
+        observed.append(f"{_AUTO_KEX} enabled")
+    else:
+        observed.append(f"{_AUTO_KEX} disabled")
+        problems.append(
+            "automatic origin key exchange is off: Cloudflare offers no origin of this zone post-quantum key "
+            "agreement (turn auto_origin_tls_kex on, Cloudflare's default since 2026-07-21)"
+        )
+    if baseline.require_pq:
+        if _COMPLIANCE in facts.errors:
+            observed.append(f"{_COMPLIANCE} not read")
+            unread.append(f"{_COMPLIANCE}: {facts.errors[_COMPLIANCE]}")
+        else:
+            modes = facts.values.get(_COMPLIANCE) or []
+            observed.append(f"compliance modes [{', '.join(str(m) for m in modes)}]")
+            if "pqh" not in modes:
+                problems.append(
+                    "the zone does not require it: without pqh in origin_tls_compliance_modes Cloudflare falls back "
+                    "to a classical group with any origin that does not offer ML-KEM, so a recorded second hop stays "
+                    "open to later decryption (add pqh once origin.pq_key_agreement passes for every origin of the "
+                    "zone: an origin without ML-KEM then gets a 525)"
+                )
+    shown = ", ".join(observed)
+    if problems:
+        return Check(cid, Status.FAIL, expected, shown, "; ".join(problems))
+    if unread:
+        reasons = {reason.split(": ", 1)[1] for reason in unread}
+        return Check(
+            cid, Status.INCONCLUSIVE, expected, shown, reasons.pop() if len(reasons) == 1 else "; ".join(unread)
+        )
+    return Check(cid, Status.PASS, expected, shown)
 
 
 # ---------------------------------------------------------------------------------------------------------------

@@ -35,6 +35,7 @@ from origin_tls.policy import (
     CONFIG_HSTS_PRELOAD,
     CONFIG_MAX_VALIDITY_DAYS,
     CONFIG_MIN_TLS_VERSION,
+    CONFIG_POST_QUANTUM,
     Rule,
     StackResource,
     check_resource,
@@ -157,6 +158,19 @@ POLICY_SPECS: tuple[PolicySpec, ...] = (
         EnforcementLevel.MANDATORY,
         Severity.HIGH,
         (CONFIG_AOP_LEVEL,),
+    ),
+    PolicySpec(
+        Rule.AUTO_ORIGIN_TLS_KEX,
+        "Automatic origin key exchange (ZoneAutoOriginTlsKex) must stay enabled: it offers origins X25519MLKEM768.",
+        EnforcementLevel.MANDATORY,
+        Severity.HIGH,
+    ),
+    PolicySpec(
+        Rule.ORIGIN_PQ_REQUIRED,
+        "With postQuantum = required, every zone with TLS settings must have OriginTlsComplianceModes with pqh.",
+        EnforcementLevel.MANDATORY,
+        Severity.HIGH,
+        (CONFIG_POST_QUANTUM,),
     ),
 )
 

@@ -247,6 +247,8 @@ def test_a_client_key_of_another_certificate_is_refused_naming_the_target(
         ("min_days", -1, "must be a whole number of days from 0 to 36500, got -1"),
         ("min_days", True, "must be a whole number of days"),
         ("min_days", 1.5, "must be a whole number of days"),
+        ("require_pq", "yes", "must be true or false (a YAML/JSON boolean, unquoted), got 'yes'"),
+        ("require_pq", 1, "must be true or false"),
     ],
 )
 def test_each_bad_value_names_file_target_and_key(fleet_dir: Path, key: str, value: object, allowed: str) -> None:
@@ -278,7 +280,7 @@ def test_a_value_overridden_by_the_target_is_still_checked(fleet_dir: Path) -> N
 def test_unknown_keys_are_refused_with_the_allowed_ones(fleet_dir: Path) -> None:
     message = _refusal(_write(fleet_dir, {"targets": [{"hostname": "a.example.com", "orign": "x"}]}))
     assert message.startswith("fleet.yaml: targets[0] (a.example.com): key must be one of hostname, edge, edge_http")
-    assert message.endswith("min_days, got 'orign'")
+    assert message.endswith("min_days, require_pq, got 'orign'")
     message = _refusal(
         _write(fleet_dir, {"defaults": {"hostname": "a.example.com"}, "targets": [{"hostname": "b.example.com"}]})
     )
@@ -386,6 +388,21 @@ def test_aop_takes_a_boolean_or_the_level_the_zone_must_have(fleet_dir: Path) ->
         t.baseline.aop for t in load_inventory(_write(fleet_dir, {"targets": targets}), defaults={}) if t.baseline
     ]
     assert levels == [None, AopMode.OFF, AopMode.ZONE, AopMode.OFF]
+
+
+def test_require_pq_is_a_boolean_the_target_the_defaults_or_the_flag_sets(fleet_dir: Path) -> None:
+    # Given the flag off, the file's defaults on, one target turning it off again
+    document = {
+        "defaults": {"require_pq": True},
+        "targets": [{"hostname": "a.example.com"}, {"hostname": "b.example.com", "require_pq": False}],
+    }
+    targets = load_inventory(_write(fleet_dir, document), defaults={"require_pq": False})
+    assert [t.baseline.require_pq for t in targets if t.baseline] == [True, False]
+    # The twin: without the defaults' key the flag's value stands.
+    plain = load_inventory(
+        _write(fleet_dir, {"targets": [{"hostname": "a.example.com"}]}), defaults={"require_pq": True}
+    )
+    assert [t.baseline.require_pq for t in plain if t.baseline] == [True]
 
 
 def test_null_means_not_given_so_the_next_layer_applies(fleet_dir: Path) -> None:

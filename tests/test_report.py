@@ -60,5 +60,7 @@ def test_summary_lists_only_what_did_not_pass() -> None:
     assert _report(Status.PASS).summary() == "every check passed"
 
 
-def test_check_ids_are_the_documented_eighteen() -> None:
-    assert len(CHECK_IDS) == len(set(CHECK_IDS)) == 18
+def test_check_ids_are_the_documented_twenty() -> None:
+    # DESIGN.md's table: eighteen, then origin.pq_key_agreement and zone.origin_pq (issue 16).
+    assert len(CHECK_IDS) == len(set(CHECK_IDS)) == 20
+    assert {"origin.pq_key_agreement", "zone.origin_pq"} <= set(CHECK_IDS)

@@ -259,8 +259,9 @@ class _Counting(HttpAnswerServer):
     pass
 
 
-def test_connections_per_target(peers: Peers) -> None:
-    # Given an edge and an origin that count their connections, TLS 1.2-1.3, trusted certificates
+def _counted_run(peers: Peers, baseline: Baseline) -> tuple[tuple[int, int, int], TargetReport]:
+    """verify() against an edge, its plain-HTTP listener and an origin that count their connections (TLS 1.2-1.3,
+    trusted certificates): (edge, plain, origin) connections and the report."""
     pki = peers.pki
     with (
         _Counting(cert=pki.good(HOSTNAME), header_lines=[f"Strict-Transport-Security: {STS}"]) as edge,
@@ -269,10 +270,15 @@ def test_connections_per_target(peers: Peers) -> None:
     ):
         report = verify(
             [Target(HOSTNAME, edge=edge.endpoint, edge_http=plain.endpoint, origin=origin.endpoint)],
-            Baseline(),
+            baseline,
             peers.options(),
         ).targets[0]
-        counts = (edge.connections_seen, plain.connections_seen, origin.connections_seen)
+        return (edge.connections_seen, plain.connections_seen, origin.connections_seen), report
+
+
+def test_connections_per_target(peers: Peers) -> None:
+    # Given an edge and an origin that count their connections, TLS 1.2-1.3, trusted certificates
+    counts, report = _counted_run(peers, Baseline())
 
     # Then the edge sees TLS 1.0, 1.1, 1.2 and one HTTPS request that is also the TLS 1.3 evidence (5 before);
     # the origin one pull that is also the certificate fetch, and its own TLS 1.0, 1.1, 1.2 (origin.min_tls_version)
@@ -289,7 +295,18 @@ def test_connections_per_target(peers: Peers) -> None:
         "origin.aop": Status.PASS,
         "origin.aop_client": Status.SKIPPED,
         "origin.min_tls_version": Status.PASS,
+        "origin.pq_key_agreement": Status.SKIPPED,  # no --require-pq: no connection for it
     }
+
+
+def test_require_pq_costs_one_connection_to_the_origin_and_nothing_else(peers: Peers) -> None:
+    # The twin of the count above: with --require-pq the origin sees one connection more (the post-quantum probe),
+    # the edge none; this origin (Python's ssl on Debian's OpenSSL 3.0) has no ML-KEM, so the check fails.
+    counts, report = _counted_run(peers, Baseline(require_pq=True))
+    assert counts == (4, 1, 5)
+    check = next(c for c in report.checks if c.id == "origin.pq_key_agreement")
+    assert check.status is Status.FAIL
+    assert check.observed == "refused: TLS alert handshake_failure"
 
 
 def test_tls_1_3_verdict_and_text_unchanged_when_https_negotiates_lower(peers: Peers) -> None:

@@ -57,7 +57,9 @@ class _Api:
         with self._lock:
             self.requests[zone, path] += 1
         setting = path.rsplit("/", 1)[1]
-        result = {"id": setting, "value": HARDENED[setting], "editable": True}
+        result: dict[str, object] = {"id": setting, "value": HARDENED.get(setting), "editable": True}
+        if setting == "auto_origin_tls_kex":  # its value is under "enabled" (reference/cloudflare.md section 6)
+            result = {"id": setting, "enabled": True}
         return httpx.Response(200, json={"success": True, "errors": [], "messages": [], "result": result})
 
 
@@ -84,7 +86,7 @@ def test_each_zone_is_read_once_whatever_the_number_of_its_targets() -> None:
     # Then every setting of each zone was read exactly once, and every target got its zone's verdicts
     assert set(api.requests.values()) == {1}
     assert {zone for zone, _ in api.requests} == {ZONE_A, ZONE_B}
-    assert len(api.requests) == 2 * 7  # seven settings per zone, global AOP
+    assert len(api.requests) == 2 * 8  # seven settings per zone (global AOP) and auto_origin_tls_kex
     for index, target in enumerate(data["targets"]):  # type: ignore[arg-type]
         assert target["zone_id"] == (ZONE_A if index < 4 else ZONE_B)
         zone_checks = [c for c in target["checks"] if c["id"] in ZONE_SETTING_CHECKS]

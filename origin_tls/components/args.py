@@ -25,12 +25,14 @@ from origin_tls.baseline import (
     Baseline,
     HstsPolicy,
     KeyType,
+    PostQuantum,
     parse_aop_mode,
     parse_api_url,
     parse_endpoint,
     parse_hostnames,
     parse_hsts_max_age,
     parse_key_type,
+    parse_post_quantum,
     parse_timeout,
     parse_tls_version,
     parse_validity_days,
@@ -80,6 +82,10 @@ class OriginProtectionArgs:
     hostname), ``origin_ca_pem``/``edge_ca_pem`` (trust overrides, e.g. for the sandbox), ``verify_timeout`` per
     operation, ``settle_seconds`` to wait for settings to apply, ``strict`` (drift fails the preview), ``api_url``.
     nginx: where the files will live on the origin, and an optional ``upstream`` to proxy to.
+    Post-quantum key agreement on the second hop: ``post_quantum`` ``"auto"`` (automatic origin key exchange on:
+    Cloudflare offers X25519MLKEM768 to an origin that supports it) or ``"required"`` (also
+    ``origin_tls_compliance_modes = ["pqh"]``, set only after ``pq-proof`` proved, in the same deployment, that the
+    origin negotiates X25519MLKEM768; needs ``origin``; the verification then runs with ``require_pq``).
     """
 
     zone_id: pulumi.Input[str]
@@ -112,6 +118,7 @@ class OriginProtectionArgs:
     #: CAs the origin must keep trusting beside the component's own (published in ``pull_ca_bundle_pem``), e.g. the
     #: pull CA a stack used before this version: adopting the component's CA is then a pull-safe rotation.
     also_trust_pull_ca_pem: pulumi.Input[str] | None = None
+    post_quantum: str = PostQuantum.AUTO.value
 
 
 @dataclass(frozen=True)
@@ -135,6 +142,7 @@ class Plan:
     settle_seconds: float
     renew_before_days: int
     client_valid_days: int
+    post_quantum: PostQuantum
     args: OriginProtectionArgs = field(repr=False)
 
 
@@ -207,6 +215,10 @@ def plan_origin_protection(args: OriginProtectionArgs) -> Plan:
         parse_api_url(args.api_url, field_name="api_url")  # the token never in clear over a network
     _bool(args.strict, "strict")
     settle = parse_timeout(args.settle_seconds, field_name="settle_seconds") if args.settle_seconds else 0.0
+    post_quantum = parse_post_quantum(args.post_quantum, field_name="post_quantum")
+    if post_quantum is PostQuantum.REQUIRED and args.origin is None:
+        # Nothing to prove X25519MLKEM768 against: pqh would be set blind, and an origin without ML-KEM answers 525.
+        raise InvalidInput("post_quantum", post_quantum.value, "'auto' unless origin (HOST:PORT) is given to prove it")
     return Plan(
         zone_id=zone_id,
         hostnames=hostnames,
@@ -222,5 +234,6 @@ def plan_origin_protection(args: OriginProtectionArgs) -> Plan:
         settle_seconds=settle,
         renew_before_days=parse_renew_before_days(args.renew_before_days),
         client_valid_days=_client_valid_days(args.client_valid_days),
+        post_quantum=post_quantum,
         args=args,
     )

@@ -28,7 +28,15 @@ AOP ``hostname``              ``pull-ca``, ``pull-certificate``, ``pull-proof``,
                               (``AuthenticatedOriginPullsHostnameCertificate``), ``aop-hostnames``
                               (``AuthenticatedOriginPulls`` with one config per hostname), ``aop-activation``
                               (each association names the new certificate, and it is active)
-``verification``              ``HandshakeVerification`` (dynamic), ``depends_on`` every child above
+``auto-origin-tls-kex``       ``cloudflare.ZoneAutoOriginTlsKex(enabled=True)``: Cloudflare offers
+                              X25519MLKEM768 to the origin when it supports it (``post_quantum``, both)
+``pq-proof``                  ``"required"`` only: ``OriginPqProof`` (dynamic): the origin negotiates
+                              X25519MLKEM768 when offered only it, after ``pull-proof`` when there is one
+``origin-tls-compliance-      ``cloudflare.OriginTlsComplianceModes``: ``["pqh"]`` after ``pq-proof``
+modes``                       (``"required"``); ``[]`` under ``"auto"``, so dropping the requirement is an
+                              update the verification waits for, not a delete Pulumi would run last
+``verification``              ``HandshakeVerification`` (dynamic), ``depends_on`` every child above;
+                              ``require_pq`` under ``"required"``
 ``origin-certificate-         ``OriginCertificateRetirement`` (dynamic), after the verification: revokes
 retirement``                  the origin certificates it saw replaced, once the origin serves the new one
 ============================  =========================================================================
@@ -46,12 +54,13 @@ from typing import Any
 import pulumi
 import pulumi_cloudflare as cloudflare
 
-from origin_tls.baseline import AopMode, parse_hostnames
+from origin_tls.baseline import AopMode, PostQuantum, parse_hostnames
 from origin_tls.certs import GLOBAL_AOP_CA_URL
 from origin_tls.errors import InvalidInput
 from origin_tls.origin_config import build_nginx_config
 from origin_tls.providers.activation import AopActivation
 from origin_tls.providers.keys import OriginKey, OriginPullCa, OriginPullCertificate
+from origin_tls.providers.pq_proof import OriginPqProof
 from origin_tls.providers.pull_proof import OriginPullProof
 from origin_tls.providers.retirement import OriginCertificateRetirement
 from origin_tls.providers.verification import DEFAULT_SETTLE_SECONDS, HandshakeVerification
@@ -134,6 +143,7 @@ class OriginProtection(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=self, retain_on_delete=True),
         )
         ca, pull, aop_resources = self._origin_pulls(name, plan, probe_hostnames, child)
+        pq_resources = self._post_quantum(name, plan, probe_hostnames, pull, aop_resources)
         verification = HandshakeVerification(
             f"{name}-verification",
             hostnames=probe_hostnames,
@@ -156,7 +166,10 @@ class OriginProtection(pulumi.ComponentResource):
             timeout=plan.verify_timeout,
             settle_seconds=plan.settle_seconds,
             strict=args.strict,
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[*settings, key, certificate, *aop_resources]),
+            require_pq=plan.post_quantum is PostQuantum.REQUIRED,
+            opts=pulumi.ResourceOptions(
+                parent=self, depends_on=[*settings, key, certificate, *aop_resources, *pq_resources]
+            ),
         )
         OriginCertificateRetirement(
             f"{name}-origin-certificate-retirement",
@@ -230,6 +243,49 @@ class OriginProtection(pulumi.ComponentResource):
                 )
             )
         return resources
+
+    def _post_quantum(
+        self,
+        name: str,
+        plan: Plan,
+        probe_hostnames: pulumi.Input[list[str]],
+        pull: OriginPullCertificate | None,
+        aop_resources: list[pulumi.Resource],
+    ) -> list[pulumi.Resource]:
+        """Automatic origin key exchange on; under ``"required"`` the proof, then ``pqh``. The compliance modes
+        resource exists under ``"auto"`` too, holding ``[]``: when the requirement is dropped, ``pqh`` is cleared by
+        an update that nothing waits on and the verification comes after, not by a delete, which Pulumi runs after
+        every other step (with an origin already without ML-KEM, that verification would see 525s and the delete
+        would never come)."""
+        kex = cloudflare.ZoneAutoOriginTlsKex(
+            f"{name}-auto-origin-tls-kex", zone_id=plan.zone_id, enabled=True, opts=pulumi.ResourceOptions(parent=self)
+        )
+        if plan.post_quantum is not PostQuantum.REQUIRED:
+            modes = cloudflare.OriginTlsComplianceModes(
+                f"{name}-origin-tls-compliance-modes",
+                zone_id=plan.zone_id,
+                values=[],
+                opts=pulumi.ResourceOptions(parent=self),
+            )
+            return [kex, modes]
+        pull_proof = [r for r in aop_resources if isinstance(r, OriginPullProof)]
+        proof = OriginPqProof(
+            f"{name}-pq-proof",
+            hostnames=probe_hostnames,
+            origin=plan.origin,  # type: ignore[arg-type]  # required with "required" (plan_origin_protection)
+            client_cert_pem=None if pull is None else pull.certificate_pem,
+            client_key_pem=None if pull is None else pull.private_key_pem,
+            timeout=plan.verify_timeout,
+            settle_seconds=plan.settle_seconds,
+            opts=pulumi.ResourceOptions(parent=self, depends_on=pull_proof),
+        )
+        modes = cloudflare.OriginTlsComplianceModes(
+            f"{name}-origin-tls-compliance-modes",
+            zone_id=plan.zone_id,
+            values=["pqh"],
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[kex, proof]),
+        )
+        return [kex, proof, modes]
 
     def _origin_pulls(
         self,
@@ -381,6 +437,7 @@ def build_inventory_targets(
         "hsts_include_subdomains": baseline.hsts.include_subdomains,
         "hsts_preload": baseline.hsts.preload,
         "aop": plan.aop.value,
+        "require_pq": plan.post_quantum is PostQuantum.REQUIRED,
     }
     present = {key: value for key, value in common.items() if value is not None}
     return [{"hostname": host, **present} for host in hostnames]

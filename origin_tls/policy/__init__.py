@@ -14,6 +14,7 @@ from .config import (
     CONFIG_KEYS,
     CONFIG_MAX_VALIDITY_DAYS,
     CONFIG_MIN_TLS_VERSION,
+    CONFIG_POST_QUANTUM,
     DEFAULT_MAX_VALIDITY_DAYS,
     PolicyConfig,
     config_schema,
@@ -28,6 +29,8 @@ from .model import (
     TYPE_HANDSHAKE_VERIFICATION,
     TYPE_HOSTNAME_TLS_SETTING,
     TYPE_ORIGIN_CA_CERTIFICATE,
+    TYPE_ORIGIN_TLS_COMPLIANCE_MODES,
+    TYPE_ZONE_AUTO_ORIGIN_TLS_KEX,
     TYPE_ZONE_SETTING,
     TYPE_ZONE_SETTING_PIN,
     Rule,
@@ -37,7 +40,7 @@ from .model import (
     zone_setting_props,
 )
 from .resources import ALLOWED_REQUEST_TYPES, RULE_SETTING_IDS, check_resource, remediate_resource
-from .stack import AOP_RESOURCES, WEAK_SSL_MODES, check_stack, verified_zones
+from .stack import AOP_RESOURCES, WEAK_SSL_MODES, check_stack, pq_required_zones, verified_zones
 
 __all__ = [
     "ALLOWED_REQUEST_TYPES",
@@ -50,6 +53,7 @@ __all__ = [
     "CONFIG_KEYS",
     "CONFIG_MAX_VALIDITY_DAYS",
     "CONFIG_MIN_TLS_VERSION",
+    "CONFIG_POST_QUANTUM",
     "DEFAULT_MAX_VALIDITY_DAYS",
     "RULE_SETTING_IDS",
     "TYPE_AOP_CERTIFICATE",
@@ -59,6 +63,8 @@ __all__ = [
     "TYPE_HANDSHAKE_VERIFICATION",
     "TYPE_HOSTNAME_TLS_SETTING",
     "TYPE_ORIGIN_CA_CERTIFICATE",
+    "TYPE_ORIGIN_TLS_COMPLIANCE_MODES",
+    "TYPE_ZONE_AUTO_ORIGIN_TLS_KEX",
     "TYPE_ZONE_SETTING",
     "TYPE_ZONE_SETTING_PIN",
     "WEAK_SSL_MODES",
@@ -71,6 +77,7 @@ __all__ = [
     "config_schema",
     "is_handshake_verification",
     "parse_policy_config",
+    "pq_required_zones",
     "remediate_resource",
     "verified_zones",
     "zone_setting_props",

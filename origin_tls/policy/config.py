@@ -19,9 +19,11 @@ from ..baseline import (
     AopMode,
     Baseline,
     HstsPolicy,
+    PostQuantum,
     TlsVersion,
     parse_aop_mode,
     parse_hsts_max_age,
+    parse_post_quantum,
     parse_tls_version,
     parse_validity_days,
 )
@@ -35,6 +37,7 @@ __all__ = [
     "CONFIG_KEYS",
     "CONFIG_MAX_VALIDITY_DAYS",
     "CONFIG_MIN_TLS_VERSION",
+    "CONFIG_POST_QUANTUM",
     "DEFAULT_MAX_VALIDITY_DAYS",
     "PolicyConfig",
     "config_schema",
@@ -46,12 +49,14 @@ CONFIG_HSTS_MIN_MAX_AGE = "hstsMinMaxAge"
 CONFIG_HSTS_PRELOAD = "hstsPreload"
 CONFIG_AOP_LEVEL = "aopLevel"
 CONFIG_MAX_VALIDITY_DAYS = "maxValidityDays"
+CONFIG_POST_QUANTUM = "postQuantum"
 CONFIG_KEYS: tuple[str, ...] = (
     CONFIG_MIN_TLS_VERSION,
     CONFIG_HSTS_MIN_MAX_AGE,
     CONFIG_HSTS_PRELOAD,
     CONFIG_AOP_LEVEL,
     CONFIG_MAX_VALIDITY_DAYS,
+    CONFIG_POST_QUANTUM,
 )
 
 #: ``aopLevel`` value meaning "some level of Authenticated Origin Pulls, whichever" (``Baseline.aop is None``).
@@ -93,6 +98,15 @@ _SCHEMAS: dict[str, dict[str, Any]] = {
         "default": DEFAULT_MAX_VALIDITY_DAYS,
         "description": "Longest Origin CA certificate validity allowed, in days.",
     },
+    CONFIG_POST_QUANTUM: {
+        "type": "string",
+        "enum": [mode.value for mode in PostQuantum],
+        "default": PostQuantum.AUTO.value,
+        "description": (
+            "Post-quantum key agreement to the origin: required makes every zone with baseline TLS settings need an "
+            "OriginTlsComplianceModes containing pqh; auto requires nothing more than automatic key exchange."
+        ),
+    },
 }
 
 
@@ -107,6 +121,7 @@ class PolicyConfig:
 
     baseline: Baseline = field(default_factory=Baseline)
     max_validity_days: int = DEFAULT_MAX_VALIDITY_DAYS
+    post_quantum: PostQuantum = PostQuantum.AUTO
 
 
 def _strict_bool(value: object, key: str) -> bool:
@@ -145,5 +160,8 @@ def parse_policy_config(config: Mapping[str, Any] | None, *, keys: Collection[st
     validity = parse_validity_days(
         values.get(CONFIG_MAX_VALIDITY_DAYS, DEFAULT_MAX_VALIDITY_DAYS), field_name=CONFIG_MAX_VALIDITY_DAYS
     )
+    post_quantum = parse_post_quantum(
+        values.get(CONFIG_POST_QUANTUM, PostQuantum.AUTO.value), field_name=CONFIG_POST_QUANTUM
+    )
     baseline = Baseline(min_tls=floor, hsts=HstsPolicy(max_age=max_age, preload=preload), aop=aop)
-    return PolicyConfig(baseline=baseline, max_validity_days=validity)
+    return PolicyConfig(baseline=baseline, max_validity_days=validity, post_quantum=post_quantum)

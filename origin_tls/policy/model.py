@@ -22,6 +22,8 @@ __all__ = [
     "TYPE_HANDSHAKE_VERIFICATION",
     "TYPE_HOSTNAME_TLS_SETTING",
     "TYPE_ORIGIN_CA_CERTIFICATE",
+    "TYPE_ORIGIN_TLS_COMPLIANCE_MODES",
+    "TYPE_ZONE_AUTO_ORIGIN_TLS_KEX",
     "TYPE_ZONE_SETTING",
     "TYPE_ZONE_SETTING_PIN",
     "Rule",
@@ -40,6 +42,9 @@ TYPE_AOP_CERTIFICATE = "cloudflare:index/authenticatedOriginPullsCertificate:Aut
 TYPE_AOP_HOSTNAME_CERTIFICATE = (
     "cloudflare:index/authenticatedOriginPullsHostnameCertificate:AuthenticatedOriginPullsHostnameCertificate"
 )
+#: Post-quantum key agreement to the origin (pulumi-cloudflare 6.23: ``enabled``; ``values``, a list of modes).
+TYPE_ZONE_AUTO_ORIGIN_TLS_KEX = "cloudflare:index/zoneAutoOriginTlsKex:ZoneAutoOriginTlsKex"
+TYPE_ORIGIN_TLS_COMPLIANCE_MODES = "cloudflare:index/originTlsComplianceModes:OriginTlsComplianceModes"
 AOP_CERTIFICATE_TYPES = frozenset({TYPE_AOP_CERTIFICATE, TYPE_AOP_HOSTNAME_CERTIFICATE})
 #: The component's own pin of ``ssl_automatic_mode`` (pulumi-cloudflare has no such setting): a zone setting too.
 TYPE_ZONE_SETTING_PIN = "pulumi-python:dynamic/origin-tls:ZoneSettingPin"
@@ -76,13 +81,15 @@ class Rule(str, enum.Enum):
     ZONE_SSL_NOT_WEAK = "zone-ssl-not-off-or-flexible"
     HOSTNAME_MIN_TLS_VERSION = "hostname-min-tls-version"
     ZONE_AOP_RESOURCES = "zone-aop-resources"
+    AUTO_ORIGIN_TLS_KEX = "zone-auto-origin-tls-kex"
+    ORIGIN_PQ_REQUIRED = "zone-origin-pq-required"
 
     def __str__(self) -> str:
         return self.value
 
     @property
     def is_stack_rule(self) -> bool:
-        return self in (Rule.ZONE_VERIFIED, Rule.ZONE_SSL_NOT_WEAK, Rule.ZONE_AOP_RESOURCES)
+        return self in (Rule.ZONE_VERIFIED, Rule.ZONE_SSL_NOT_WEAK, Rule.ZONE_AOP_RESOURCES, Rule.ORIGIN_PQ_REQUIRED)
 
 
 @dataclass(frozen=True)

@@ -21,6 +21,7 @@ from .model import (
     TYPE_AOP_SETTINGS,
     TYPE_HOSTNAME_TLS_SETTING,
     TYPE_ORIGIN_CA_CERTIFICATE,
+    TYPE_ZONE_AUTO_ORIGIN_TLS_KEX,
     TYPE_ZONE_SETTING,
     Rule,
     Violation,
@@ -179,6 +180,17 @@ def _aop_enabled(resource_type: str, props: Mapping[str, Any], config: PolicyCon
     return []
 
 
+def _auto_origin_tls_kex(props: Mapping[str, Any]) -> list[str]:
+    # Whatever the configuration: switching it off takes X25519MLKEM768 away from every origin that could do it.
+    enabled = props.get("enabled")
+    if enabled is True:
+        return []
+    return [
+        f"automatic origin key exchange (ZoneAutoOriginTlsKex enabled) is {enabled!r}: Cloudflare would stop offering "
+        "X25519MLKEM768 to the origin, and a recorded second hop could be decrypted later by a quantum computer"
+    ]
+
+
 def check_resource(rule: Rule, resource_type: str, props: Mapping[str, Any], config: PolicyConfig) -> list[Violation]:
     """The violations of ``rule`` by one resource; ``[]`` when it complies or the rule does not govern it."""
     messages: list[str] = []
@@ -192,6 +204,8 @@ def check_resource(rule: Rule, resource_type: str, props: Mapping[str, Any], con
         messages = _origin_ca(props, config, ecdsa=rule is Rule.ORIGIN_CA_ECDSA)
     elif rule is Rule.AOP_ENABLED:
         messages = _aop_enabled(resource_type, props, config)
+    elif rule is Rule.AUTO_ORIGIN_TLS_KEX and resource_type == TYPE_ZONE_AUTO_ORIGIN_TLS_KEX:
+        messages = _auto_origin_tls_kex(props)
     elif (
         rule is Rule.HOSTNAME_MIN_TLS_VERSION
         and resource_type == TYPE_HOSTNAME_TLS_SETTING

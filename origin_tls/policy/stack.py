@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from ..baseline import AopMode, SslMode, parse_aop_mode
+from ..baseline import AopMode, PostQuantum, SslMode, parse_aop_mode
 from ..errors import InvalidInput
 from .config import PolicyConfig
 from .model import (
@@ -18,6 +18,7 @@ from .model import (
     TYPE_AOP_HOSTNAME,
     TYPE_AOP_HOSTNAME_CERTIFICATE,
     TYPE_AOP_SETTINGS,
+    TYPE_ORIGIN_TLS_COMPLIANCE_MODES,
     Rule,
     StackResource,
     Violation,
@@ -25,7 +26,7 @@ from .model import (
     zone_setting_props,
 )
 
-__all__ = ["AOP_RESOURCES", "WEAK_SSL_MODES", "check_stack", "verified_zones"]
+__all__ = ["AOP_RESOURCES", "WEAK_SSL_MODES", "check_stack", "pq_required_zones", "verified_zones"]
 
 #: Modes in which the edge-to-origin hop is plain HTTP (``off``, ``flexible``).
 WEAK_SSL_MODES = (SslMode.OFF.value, SslMode.FLEXIBLE.value)
@@ -51,8 +52,10 @@ def verified_zones(resources: Iterable[StackResource]) -> frozenset[str]:
     return frozenset(zones)
 
 
-def _unverified_zones(resources: list[StackResource]) -> list[Violation]:
-    verified = verified_zones(resources)
+def _zones_with_baseline_settings(
+    resources: list[StackResource], skip: frozenset[str]
+) -> tuple[dict[str, StackResource], dict[str, list[str]]]:
+    """Per zone (other than ``skip``): its first resource setting a baseline zone setting, and those settings' ids."""
     first_setting: dict[str, StackResource] = {}
     settings_per_zone: dict[str, list[str]] = {}
     for resource in resources:
@@ -63,10 +66,15 @@ def _unverified_zones(resources: list[StackResource]) -> list[Violation]:
         if not isinstance(setting_id, str) or setting_id not in BASELINE_SETTING_IDS:
             continue
         zone = _zone_id(setting)
-        if zone is None or zone in verified:
+        if zone is None or zone in skip:
             continue
         first_setting.setdefault(zone, resource)
         settings_per_zone.setdefault(zone, []).append(str(setting_id))
+    return first_setting, settings_per_zone
+
+
+def _unverified_zones(resources: list[StackResource]) -> list[Violation]:
+    first_setting, settings_per_zone = _zones_with_baseline_settings(resources, verified_zones(resources))
     return [
         Violation(
             Rule.ZONE_VERIFIED,
@@ -149,6 +157,36 @@ def _missing_aop_resources(resources: list[StackResource], config: PolicyConfig)
     return violations
 
 
+def pq_required_zones(resources: Iterable[StackResource]) -> frozenset[str]:
+    """Zone ids with an ``OriginTlsComplianceModes`` whose ``values`` contain ``pqh``."""
+    zones = set()
+    for resource in resources:
+        if resource.type != TYPE_ORIGIN_TLS_COMPLIANCE_MODES:
+            continue
+        zone = _zone_id(resource.props)
+        values = resource.props.get("values")
+        if zone is not None and not isinstance(values, str) and isinstance(values, Iterable) and "pqh" in values:
+            zones.add(zone)
+    return frozenset(zones)
+
+
+def _zones_without_pq(resources: list[StackResource], config: PolicyConfig) -> list[Violation]:
+    if config.post_quantum is not PostQuantum.REQUIRED:
+        return []
+    first_setting, settings_per_zone = _zones_with_baseline_settings(resources, pq_required_zones(resources))
+    return [
+        Violation(
+            Rule.ORIGIN_PQ_REQUIRED,
+            f"zone {zone} has TLS settings ({', '.join(sorted(settings_per_zone[zone]))}) but no "
+            "OriginTlsComplianceModes with 'pqh': postQuantum is 'required', so the edge must reach the origin with "
+            "X25519MLKEM768 only (set it after the origin proved it can, as OriginProtection(post_quantum='required')"
+            " does)",
+            urn=resource.urn,
+        )
+        for zone, resource in first_setting.items()
+    ]
+
+
 def check_stack(rule: Rule, resources: Iterable[StackResource], config: PolicyConfig) -> list[Violation]:
     """The violations of a stack rule; ``[]`` for a compliant stack or a resource rule."""
     listed = list(resources)
@@ -158,4 +196,6 @@ def check_stack(rule: Rule, resources: Iterable[StackResource], config: PolicyCo
         return _weak_ssl(listed)
     if rule is Rule.ZONE_AOP_RESOURCES:
         return _missing_aop_resources(listed, config)
+    if rule is Rule.ORIGIN_PQ_REQUIRED:
+        return _zones_without_pq(listed, config)
     return []

@@ -91,7 +91,10 @@ INPUT_FIELDS: tuple[str, ...] = (
     "timeout",
     "settle_seconds",
     "strict",
+    "require_pq",
 )
+#: Inputs a state written before they existed lacks: read as their default, so that adding one changes nothing.
+_INPUT_DEFAULTS: dict[str, Any] = {"require_pq": False}
 #: Outputs that must be secret in state (``additional_secret_outputs`` takes raw names for dynamic resources).
 SECRET_OUTPUTS: tuple[str, ...] = ("client_key_pem",)
 _DRIFT = "drift"
@@ -192,6 +195,7 @@ _FIELD_PARSERS: dict[str, Any] = {
     "timeout": lambda v: parse_timeout(DEFAULT_TIMEOUT if v is None else v),
     "settle_seconds": _settle,
     "strict": lambda v: _bool(v, "strict", False),
+    "require_pq": lambda v: _bool(v, "require_pq", False),
 }
 
 
@@ -224,7 +228,7 @@ def parse_verification_inputs(props: Mapping[str, Any]) -> VerificationSpec:
     if errors:
         raise errors[0]
     hsts = HstsPolicy(parsed["hsts_max_age"], parsed["hsts_include_subdomains"], parsed["hsts_preload"])
-    baseline = Baseline(min_tls=parsed["min_tls"], hsts=hsts, aop=parsed["aop"])
+    baseline = Baseline(min_tls=parsed["min_tls"], hsts=hsts, aop=parsed["aop"], require_pq=parsed["require_pq"])
     targets = tuple(
         Target(hostname, edge=parsed["edge"], edge_http=parsed["edge_http"], origin=parsed["origin"])
         for hostname in parsed["hostnames"]
@@ -369,7 +373,12 @@ def _normalised(value: object) -> object:
 
 
 def _same_inputs(olds: Mapping[str, Any], news: Mapping[str, Any]) -> bool:
-    return all(_normalised(olds.get(key)) == _normalised(news.get(key)) for key in INPUT_FIELDS)
+    return all(_normalised(_input(olds, key)) == _normalised(_input(news, key)) for key in INPUT_FIELDS)
+
+
+def _input(props: Mapping[str, Any], key: str) -> Any:
+    value = props.get(key)
+    return _INPUT_DEFAULTS.get(key) if value is None else value
 
 
 def _outs(props: Mapping[str, Any], report: Report) -> dict[str, Any]:
@@ -415,6 +424,7 @@ class HandshakeVerification(dyn.Resource, module="origin-tls", name="HandshakeVe
         timeout: pulumi.Input[float] = DEFAULT_TIMEOUT,
         settle_seconds: pulumi.Input[float] = DEFAULT_SETTLE_SECONDS,
         strict: pulumi.Input[bool] = False,
+        require_pq: pulumi.Input[bool] = False,
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
         props: dict[str, Any] = {
@@ -437,6 +447,7 @@ class HandshakeVerification(dyn.Resource, module="origin-tls", name="HandshakeVe
             "timeout": timeout,
             "settle_seconds": settle_seconds,
             "strict": strict,
+            "require_pq": require_pq,
             # Outputs (filled by create/read):
             "ok": None,
             "report": None,

@@ -21,7 +21,8 @@ HTTP   code    when
 405    7001    known route, other method
 400    6007    body that is not a JSON object: "Malformed JSON in request body"
 400    1006    unknown setting id: "Unrecognized zone setting name: <id>" (terraform-provider-cloudflare#1810)
-400    1007    invalid values (settings, CSR, hostnames, validity, AOP uploads); "CSR parsed as empty" for non-PEM
+400    1007    invalid values (settings, CSR, hostnames, validity, AOP uploads, an ``auto_origin_tls_kex`` body
+               without a boolean ``enabled``, an unknown compliance mode); "CSR parsed as empty" for non-PEM
 400    1012    ``GET /certificates`` without ``zone_id`` (zingz0r/CloudFlare.Client#89)
 404    1101    unknown Origin CA certificate id: "Failed to read certificate from Database"
 404    1404    unknown AOP certificate or hostname association (sandbox choice)

@@ -60,6 +60,20 @@ def _setting_result(entry: SettingEntry) -> dict[str, Any]:
     return result
 
 
+def _auto_kex_result(entry: SettingEntry) -> dict[str, Any]:
+    # The value is under ``enabled`` (SDK ``AutoOriginTLSKexGetResponse``: id, enabled, modified_on, all required).
+    return {"id": entry.id, "enabled": entry.value, "modified_on": format_timestamp(entry.modified_on)}
+
+
+def _compliance_result(entry: SettingEntry, *, with_value: bool = True) -> dict[str, Any]:
+    # SDK ``OriginTLSComplianceMode*Response``: id, editable, value, modified_on; the DELETE answer has no value.
+    result: dict[str, Any] = {"id": entry.id, "editable": True}
+    if with_value:
+        result["value"] = list(entry.value)
+    result["modified_on"] = format_timestamp(entry.modified_on)
+    return result
+
+
 def _origin_result(cert: OriginCertificate, *, echo_request: bool) -> dict[str, Any]:
     result: dict[str, Any] = {
         "id": cert.id,
@@ -168,6 +182,33 @@ def _patch_setting(state: ZoneState, request: ApiRequest) -> Result:
     return _setting_result(state.setting_entry(setting_id)), None
 
 
+def _get_auto_kex(state: ZoneState, request: ApiRequest) -> Result:
+    return _auto_kex_result(state.auto_origin_tls_kex_entry()), None
+
+
+def _patch_auto_kex(state: ZoneState, request: ApiRequest) -> Result:
+    state.set_auto_origin_tls_kex(_body_object(request))
+    return _auto_kex_result(state.auto_origin_tls_kex_entry()), None
+
+
+def _get_compliance(state: ZoneState, request: ApiRequest) -> Result:
+    return _compliance_result(state.compliance_modes_entry()), None
+
+
+def _set_compliance(state: ZoneState, request: ApiRequest) -> Result:
+    body = _body_object(request)
+    if "value" not in body:
+        raise SandboxApiError(1007, "Invalid value for zone setting origin_tls_compliance_modes: value is required")
+    state.set_origin_tls_compliance_modes(body["value"])
+    return _compliance_result(state.compliance_modes_entry()), None
+
+
+def _delete_compliance(state: ZoneState, request: ApiRequest) -> Result:
+    # Deleting removes the constraint: the setting reads as [] afterwards.
+    state.set_origin_tls_compliance_modes([])
+    return _compliance_result(state.compliance_modes_entry(), with_value=False), None
+
+
 def _list_settings(state: ZoneState, request: ApiRequest) -> Result:
     return [_setting_result(state.setting_entry(key)) for key in state.settings()], None
 
@@ -263,6 +304,12 @@ _Z = r"/zones/(?P<zone>[^/]+)"
 _AOP = _Z + "/origin_tls_client_auth"
 _ROUTE_TABLE: tuple[tuple[str, dict[str, Handler]], ...] = (
     (_Z + "/settings", {"GET": _list_settings}),
+    # The two key-exchange settings before the generic route: other shapes, other methods.
+    (_Z + "/settings/auto_origin_tls_kex", {"GET": _get_auto_kex, "PATCH": _patch_auto_kex}),
+    (
+        _Z + "/settings/origin_tls_compliance_modes",
+        {"GET": _get_compliance, "PUT": _set_compliance, "PATCH": _set_compliance, "DELETE": _delete_compliance},
+    ),
     (_Z + "/settings/(?P<setting>[^/]+)", {"GET": _get_setting, "PATCH": _patch_setting}),
     ("/certificates", {"GET": _list_origin, "POST": _create_origin}),
     ("/certificates/(?P<cert>[^/]+)", {"GET": _get_origin, "DELETE": _revoke_origin}),

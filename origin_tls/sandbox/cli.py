@@ -28,6 +28,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--hostname", default=DEFAULT_HOSTNAME, help=f"the zone's hostname (default {DEFAULT_HOSTNAME})"
     )
     parser.add_argument("--python-origin", action="store_true", help="use the built-in Python origin, not nginx")
+    parser.add_argument(
+        "--pq-origin",
+        action="store_true",
+        help="also run a post-quantum-capable origin (X25519MLKEM768, pyOpenSSL) beside nginx; the edge pulls from it",
+    )
     return parser
 
 
@@ -68,6 +73,7 @@ def run_sandbox(argv: Sequence[str], *, out: TextIO | None = None, err: TextIO |
         args.hostname,
         use_nginx=False if args.python_origin else None,
         notice=lambda message: print(message, file=err, flush=True),
+        pq_origin=args.pq_origin,
     )
     try:
         try:

@@ -12,6 +12,10 @@ API applies to the next connection. What the edge does with each setting (Cloudf
   hostname, ``full`` encrypts without validating, ``flexible`` uses plain HTTP, ``off`` serves no HTTPS (HTTPS
   visitors are redirected to HTTP) and pulls over HTTP.
 - AOP: pulls over TLS present the client certificate of the active level (hostname > zone > global).
+- ``auto_origin_tls_kex``/``origin_tls_compliance_modes``: the key-exchange groups a pull offers (:mod:`.pq_tls`):
+  X25519MLKEM768 first plus the classical groups when automatic key exchange is on, classical only when off, and
+  under ``pqh`` TLS 1.3 with X25519MLKEM768 alone (an origin that cannot negotiate it: 525). Pulls over TLS use
+  pyOpenSSL on ``cryptography``'s bundled OpenSSL, since the system OpenSSL behind ``ssl`` has no ML-KEM.
 
 Upstream failures answer like Cloudflare's error pages (Cloudflare docs, "Cloudflare 5xx errors"): 521 connection
 refused, 522 connection timed out, 524 no answer in time, 525 TLS handshake failed (also an origin that refuses the
@@ -23,9 +27,9 @@ certificate) is passed through, as Cloudflare passes it.
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import datetime as dt
-import hashlib
 import http.client
 import http.server
 import os
@@ -35,7 +39,7 @@ import tempfile
 import threading
 import warnings
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -46,6 +50,7 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from ..baseline import Endpoint
 from ..keys import build_ca_certificate, private_key_to_pem
+from .pq_tls import PullCertificateError, Puller, PullHandshakeError, TlsAlert, TlsStream, pull_groups
 from .servers import ListenerPair, LoopbackHandler, LoopbackServer
 
 __all__ = [
@@ -53,6 +58,7 @@ __all__ = [
     "EdgePki",
     "EdgeSettings",
     "PullIdentity",
+    "PullRecord",
     "ZoneView",
     "build_edge_pki",
     "parse_edge_settings",
@@ -93,6 +99,20 @@ class ZoneView(Protocol):
     def settings(self) -> Mapping[str, Any]: ...
 
     def active_client_identity(self, hostname: str) -> PullIdentity | None: ...
+
+    def origin_key_exchange(self) -> tuple[bool, tuple[str, ...]]: ...
+
+
+@dataclass(frozen=True)
+class PullRecord:
+    """One pull from the origin over TLS as the edge saw it: the answer it gave and, when the handshake completed,
+    the protocol version and the key-exchange group the origin selected (``X25519MLKEM768``, ``x25519``...)."""
+
+    hostname: str
+    status: int
+    offered: tuple[str, ...]
+    version: str | None
+    group: str | None
 
 
 @dataclass(frozen=True)
@@ -288,7 +308,8 @@ class Edge:
         self._host = host
         self._lock = threading.Lock()
         self._visitor_cache: tuple[int, ssl.SSLContext] | None = None
-        self._pull_cache: dict[tuple[str, str], ssl.SSLContext] = {}
+        self._puller = Puller(origin_trust_pem)
+        self._pulls: collections.deque[PullRecord] = collections.deque(maxlen=1000)
         self._dir = tempfile.TemporaryDirectory(prefix="origin-tls-edge-")
         self._cert_file = self._write("edge.pem", pki.certificate_pem)
         self._key_file = self._write("edge.key", pki.private_key_pem)
@@ -353,30 +374,17 @@ class Edge:
             self._visitor_cache = (version, context)
         return context
 
-    def _pull_context(self, mode: str, identity: PullIdentity | None) -> ssl.SSLContext:
-        fingerprint = hashlib.sha256(identity.certificate_pem.encode()).hexdigest() if identity is not None else "none"
-        key = (mode, fingerprint)
-        with self._lock:
-            cached = self._pull_cache.get(key)
-        if cached is not None:
-            return cached
-        if mode == "strict":
-            context = ssl.create_default_context(cadata=self._origin_trust_pem)
-        else:
-            context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-            context.check_hostname = False
-            context.verify_mode = ssl.CERT_NONE
-        context.minimum_version = ssl.TLSVersion.TLSv1_2
-        if identity is not None:
-            cert_file = self._write(f"pull-{fingerprint[:16]}.pem", identity.certificate_pem)
-            key_file = self._write(f"pull-{fingerprint[:16]}.key", identity.private_key_pem)
-            context.load_cert_chain(cert_file, key_file)
-            os.unlink(key_file)  # loaded: no need to keep the key on disk
-        with self._lock:
-            self._pull_cache[key] = context
-        return context
-
     # -- pulls from the origin
+
+    @property
+    def pulls(self) -> list[PullRecord]:
+        """The last 1000 pulls over TLS, oldest first."""
+        with self._lock:
+            return list(self._pulls)
+
+    def _record(self, record: PullRecord) -> None:
+        with self._lock:
+            self._pulls.append(record)
 
     def pull(
         self,
@@ -398,22 +406,35 @@ class Edge:
             return _error(522, "Connection timed out")
         except OSError:
             return _error(521, "Web server is down")
-        sock: socket.socket = raw
+        sock: socket.socket | TlsStream = raw
         # TLS 1.3 with a client certificate offered: the origin judges the certificate after our handshake returned.
         # One that refuses it sends an alert and closes; when our request crosses that close, the kernel's reset can
         # discard the alert, so a connection lost before any answer is a failed handshake too, not a 520.
         late_refusal = False
+        record: PullRecord | None = None
+        answer: tuple[int, list[tuple[str, str]], bytes] | None = None
         try:
             if tls:
                 identity = self.state.active_client_identity(hostname)
-                context = self._pull_context(settings.ssl_mode, identity)
+                groups = pull_groups(*self.state.origin_key_exchange())
+                record = PullRecord(hostname, 0, groups.names, None, None)
                 try:
-                    sock = context.wrap_socket(raw, server_hostname=hostname)
-                except ssl.SSLCertVerificationError:
-                    return _error(526, "Invalid SSL certificate")
-                except (ssl.SSLError, OSError):
-                    return _error(525, "SSL handshake failed")
-                late_refusal = identity is not None and isinstance(sock, ssl.SSLSocket) and sock.version() == "TLSv1.3"
+                    sock = self._puller.connect(
+                        raw,
+                        hostname=hostname,
+                        strict=settings.ssl_mode == "strict",
+                        identity=None if identity is None else (identity.certificate_pem, identity.private_key_pem),
+                        groups=groups,
+                        timeout=self.timeout,
+                    )
+                except PullCertificateError:
+                    answer = _error(526, "Invalid SSL certificate")
+                    return answer
+                except PullHandshakeError:
+                    answer = _error(525, "SSL handshake failed")
+                    return answer
+                record = replace(record, version=sock.version, group=sock.group)
+                late_refusal = identity is not None and sock.version == "TLSv1.3"
             forwarded = {k: v for k, v in headers.items() if k.lower() not in _HOP_BY_HOP and k.lower() != "host"}
             lines = [f"{method} {path} HTTP/1.1", f"Host: {hostname}", "Connection: close"]
             lines += [f"{k}: {v}" for k, v in forwarded.items()]
@@ -423,28 +444,36 @@ class Edge:
                 f"Content-Length: {len(body)}",
             ]
             sock.sendall(("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + body)
-            response = http.client.HTTPResponse(sock, method=method)
+            response = http.client.HTTPResponse(sock, method=method)  # type: ignore[arg-type]
             response.begin()
             late_refusal = False  # the origin answered: whatever comes now is not about the handshake
             content = response.read()
-            return response.status, list(response.getheaders()), content
+            answer = response.status, list(response.getheaders()), content
+            return answer
         except TimeoutError:
-            return _error(524, "A timeout occurred")
+            answer = _error(524, "A timeout occurred")
+            return answer
         except (ssl.SSLEOFError, ssl.SSLZeroReturnError, ConnectionError, http.client.RemoteDisconnected):
             # The connection ended without an answer (and without an alert we could read).
-            if late_refusal:
-                return _error(525, "SSL handshake failed")
-            return _error(520, "Web server is returning an unknown error")
-        except ssl.SSLError:
+            answer = _error(525, "SSL handshake failed") if late_refusal else _error(520, _UNKNOWN)
+            return answer
+        except TlsAlert:
             # An alert: under TLS 1.3 a refused client certificate surfaces on the first read. To Cloudflare it is
             # still a failed handshake.
-            return _error(525, "SSL handshake failed")
+            answer = _error(525, "SSL handshake failed")
+            return answer
         except (OSError, http.client.HTTPException):
             # An empty reply, a malformed status line or header.
-            return _error(520, "Web server is returning an unknown error")
+            answer = _error(520, _UNKNOWN)
+            return answer
         finally:
             with contextlib.suppress(OSError):
                 sock.close()
+            if record is not None and answer is not None:
+                self._record(replace(record, status=answer[0]))
+
+
+_UNKNOWN = "Web server is returning an unknown error"
 
 
 def _error(status: int, reason: str) -> tuple[int, list[tuple[str, str]], bytes]:

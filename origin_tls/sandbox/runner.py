@@ -8,6 +8,11 @@ the official SDK pointed at ``api_url``), exactly as with a real zone. What it s
   the API, and Authenticated Origin Pulls with the global origin-pull certificate (``tls_client_auth`` on), so the
   origin side of ``verify`` can pass and the story is about the zone.
 
+With ``pq_origin`` (``sandbox --pq-origin``) a post-quantum-capable origin (:class:`~.pq_origin.PqOrigin`, pyOpenSSL on
+``cryptography``'s bundled OpenSSL: X25519MLKEM768) runs beside nginx with the same certificate, key and pull CA, and
+the edge pulls from it: it is :attr:`Sandbox.origin` and the ``origin`` of the ``--json`` line (whose keys do not
+change); nginx stays up as :attr:`Sandbox.classic_origin`, the origin that cannot (Debian 12's OpenSSL 3.0).
+
 With ``follow_zone_aop`` (the ``sandbox`` command), when the zone's active AOP client certificate changes to one whose
 CA the zone knows (a certificate uploaded with its issuer), the origin is reconfigured to trust that CA and the
 ``client_cert_file``/``client_key_file`` are rewritten, as an operator would. The demo configures the origin itself.
@@ -35,6 +40,7 @@ from .api import ApiServer
 from .edge import Edge, build_edge_pki
 from .lifeline import Lifeline
 from .origin import NginxOrigin, OriginConfig, PythonOrigin, start_origin
+from .pq_origin import PqOrigin
 from .state import ZoneState
 
 __all__ = ["DEFAULT_HOSTNAME", "Sandbox", "SandboxInfo"]
@@ -79,7 +85,7 @@ class Sandbox:
     """``with Sandbox() as sandbox: sandbox.info ...`` — every thread and process it started is stopped on exit.
 
     ``use_nginx``: ``None`` nginx when installed (else the Python origin, announced through ``notice``), ``True``
-    required, ``False`` never.
+    required, ``False`` never. ``pq_origin``: run the post-quantum origin beside it and pull from that one.
     """
 
     def __init__(
@@ -91,12 +97,14 @@ class Sandbox:
         use_nginx: bool | None = None,
         follow_zone_aop: bool = True,
         notice: Callable[[str], None] | None = None,
+        pq_origin: bool = False,
     ) -> None:
         self.hostname = parse_hostname(hostname)
         self.zone_id = zone_id or secrets.token_hex(16)
         self._token = token or "sandbox-" + secrets.token_urlsafe(24)
         self._use_nginx = use_nginx
         self._follow = follow_zone_aop
+        self._pq = pq_origin
         self._notice = notice
         self._lock = threading.Lock()
         self._stopping = threading.Event()
@@ -108,7 +116,10 @@ class Sandbox:
         self.state: ZoneState | None = None
         self.api: ApiServer | None = None
         self.edge: Edge | None = None
-        self.origin: NginxOrigin | PythonOrigin | None = None
+        #: The origin the edge pulls from (the post-quantum one with ``pq_origin``).
+        self.origin: NginxOrigin | PythonOrigin | PqOrigin | None = None
+        #: nginx (or the Python origin) when the post-quantum origin runs beside it; ``None`` otherwise.
+        self.classic_origin: NginxOrigin | PythonOrigin | None = None
         self.bootstrap_certificate: IssuedCertificate | None = None
         #: The pull CA the origin was last switched to by ``follow_zone_aop`` (set once the files are rewritten too).
         self.followed_ca_pem: str | None = None
@@ -143,18 +154,23 @@ class Sandbox:
         with self.client() as client:
             self.bootstrap_certificate = issue_origin_certificate(client, hostnames=[self.hostname])
             client.edit_setting(self.zone_id, "tls_client_auth", "on")
-        self.origin = start_origin(
+        config = OriginConfig(
+            certificate_pem=self.bootstrap_certificate.certificate_pem,
+            private_key_pem=self.bootstrap_certificate.private_key_pem,
+            client_ca_pem=state.global_aop.ca_pem,
+        )
+        classic = start_origin(
             workdir / "origin",
-            OriginConfig(
-                certificate_pem=self.bootstrap_certificate.certificate_pem,
-                private_key_pem=self.bootstrap_certificate.private_key_pem,
-                client_ca_pem=state.global_aop.ca_pem,
-            ),
+            config,
             hostnames=[self.hostname],
             use_nginx=self._use_nginx,
             notice=self._notice,
             lifeline=self._lifeline,
         )
+        self.origin = classic
+        if self._pq:
+            self.classic_origin = classic
+            self.origin = PqOrigin(config, hostnames=[self.hostname]).start()
         self.edge = Edge(
             state,
             build_edge_pki([self.hostname]),
@@ -188,16 +204,17 @@ class Sandbox:
         with self._lock:
             edge, self.edge = self.edge, None
             origin, self.origin = self.origin, None
+            classic, self.classic_origin = self.classic_origin, None
             api, self.api = self.api, None
             workdir, self._workdir = self._workdir, None
             follower, self._follower = self._follower, None
             self._info = None
         if follower is not None:
             follower.join(timeout=5)
-        for stop in (edge.stop if edge else None, origin.stop if origin else None, api.stop if api else None):
-            if stop is not None:
+        for item in (edge, origin, classic, api):
+            if item is not None:
                 with contextlib.suppress(Exception):
-                    stop()
+                    item.stop()
         if workdir is not None:
             shutil.rmtree(workdir, ignore_errors=True)
         self._lifeline.release()
@@ -263,7 +280,9 @@ class Sandbox:
                 if identity.ca_pem == origin.config.client_ca_pem:
                     continue
                 with contextlib.suppress(Exception):
-                    origin.reconfigure(replace(origin.config, client_ca_pem=identity.ca_pem))
+                    for server in (origin, self.classic_origin):
+                        if server is not None:
+                            server.reconfigure(replace(server.config, client_ca_pem=identity.ca_pem))
                     _write(Path(info.client_cert_file), identity.certificate_pem)
                     _write(Path(info.client_key_file), identity.private_key_pem, private=True)
                     self.followed_ca_pem = identity.ca_pem

@@ -21,10 +21,13 @@ from ..baseline import ORIGIN_CA_VALIDITY_DAYS, AopMode, parse_hostnames, parse_
 from .origin_ca import REQUEST_TYPES, ClientIdentity, CsrRefused, SandboxOriginCa, build_global_aop_identity
 from .zone_rules import (
     AOP_STATUSES,
+    AUTO_ORIGIN_TLS_KEX,
+    COMPLIANCE_MODES,
     DEFAULT_ACTIVATION_DELAY,
     DEFAULT_REQUESTED_VALIDITY,
     DEFAULT_SETTINGS,
     MAX_HOSTNAME_CERTIFICATES,
+    ORIGIN_TLS_COMPLIANCE_MODES,
     SETTING_IDS,
     AopCertificate,
     HostnameAssociation,
@@ -38,14 +41,19 @@ from .zone_rules import (
     parse_origin_hostnames,
     signature_name,
     utc_now,
+    validate_auto_origin_tls_kex,
+    validate_compliance_modes,
     validate_setting_value,
     zone_name_of,
 )
 
 __all__ = [
     "AOP_STATUSES",
+    "AUTO_ORIGIN_TLS_KEX",
+    "COMPLIANCE_MODES",
     "DEFAULT_ACTIVATION_DELAY",
     "DEFAULT_SETTINGS",
+    "ORIGIN_TLS_COMPLIANCE_MODES",
     "SETTING_IDS",
     "AopCertificate",
     "ClientIdentity",
@@ -82,6 +90,9 @@ class ZoneState:
         self._settings: dict[str, SettingEntry] = {
             key: SettingEntry(key, copy.deepcopy(value), None) for key, value in DEFAULT_SETTINGS.items()
         }
+        # On by default since 2026-07-21: a new zone's setting reads as modified when the zone was made.
+        self._auto_kex = SettingEntry(AUTO_ORIGIN_TLS_KEX, True, utc_now())
+        self._compliance_modes = SettingEntry(ORIGIN_TLS_COMPLIANCE_MODES, [], None)
         self._origin_certs: dict[str, OriginCertificate] = {}
         self._zone_aop_enabled = False
         self._zone_certs: dict[str, AopCertificate] = {}
@@ -137,6 +148,39 @@ class ZoneState:
             self._settings[setting_id] = SettingEntry(setting_id, stored, utc_now())
             self._changed()
             return copy.deepcopy(stored)
+
+    # -- origin key exchange (not in settings(): neither is a {"value"} setting of the list) -------------------
+
+    def auto_origin_tls_kex_entry(self) -> SettingEntry:
+        """``auto_origin_tls_kex``; its ``value`` is the ``enabled`` boolean."""
+        with self._cond:
+            return self._auto_kex
+
+    def set_auto_origin_tls_kex(self, body: object) -> bool:
+        """Apply a ``PATCH`` body ``{"enabled": bool}`` (:func:`~.zone_rules.validate_auto_origin_tls_kex`)."""
+        enabled = validate_auto_origin_tls_kex(body)
+        with self._cond:
+            self._auto_kex = SettingEntry(AUTO_ORIGIN_TLS_KEX, enabled, utc_now())
+            self._changed()
+        return enabled
+
+    def compliance_modes_entry(self) -> SettingEntry:
+        """``origin_tls_compliance_modes``; its ``value`` is the list of modes (a copy)."""
+        with self._cond:
+            return replace(self._compliance_modes, value=list(self._compliance_modes.value))
+
+    def set_origin_tls_compliance_modes(self, value: object) -> list[str]:
+        """Store the modes (``[]`` clears); refused as the API refuses (:func:`.validate_compliance_modes`)."""
+        modes = validate_compliance_modes(value)
+        with self._cond:
+            self._compliance_modes = SettingEntry(ORIGIN_TLS_COMPLIANCE_MODES, modes, utc_now())
+            self._changed()
+        return list(modes)
+
+    def origin_key_exchange(self) -> tuple[bool, tuple[str, ...]]:
+        """What the edge's pulls obey: automatic origin key exchange on, and the compliance modes in force."""
+        with self._cond:
+            return bool(self._auto_kex.value), tuple(self._compliance_modes.value)
 
     # -- Origin CA -------------------------------------------------------------------------------------------
 

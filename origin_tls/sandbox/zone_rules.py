@@ -23,11 +23,14 @@ from .origin_ca import ClientIdentity, is_signed_by
 
 __all__ = [
     "AOP_STATUSES",
+    "AUTO_ORIGIN_TLS_KEX",
+    "COMPLIANCE_MODES",
     "DEFAULT_ACTIVATION_DELAY",
     "DEFAULT_REQUESTED_VALIDITY",
     "DEFAULT_SETTINGS",
     "MAX_HOSTNAME_CERTIFICATES",
     "MAX_ORIGIN_CA_HOSTNAMES",
+    "ORIGIN_TLS_COMPLIANCE_MODES",
     "SETTING_IDS",
     "AopCertificate",
     "HostnameAssociation",
@@ -41,6 +44,8 @@ __all__ = [
     "parse_origin_hostnames",
     "signature_name",
     "utc_now",
+    "validate_auto_origin_tls_kex",
+    "validate_compliance_modes",
     "validate_setting_value",
     "zone_name_of",
 ]
@@ -83,6 +88,15 @@ DEFAULT_SETTINGS: Mapping[str, Any] = {
     "tls_client_auth": "off",
 }
 SETTING_IDS: tuple[str, ...] = tuple(DEFAULT_SETTINGS)
+
+# The two origin key-exchange settings (``reference/cloudflare.md`` section 6). They live under ``/settings/`` but are
+# not ``{"value"}`` settings of the list: ``auto_origin_tls_kex`` holds its value under ``enabled`` (on by default
+# since 2026-07-21), ``origin_tls_compliance_modes`` a list of modes (none by default) and can be deleted.
+AUTO_ORIGIN_TLS_KEX = "auto_origin_tls_kex"
+ORIGIN_TLS_COMPLIANCE_MODES = "origin_tls_compliance_modes"
+#: The modes Cloudflare accepts today: FIPS-approved groups, post-quantum hybrid groups. Their intersection
+#: (SecP256r1MLKEM768) is not empty, so both together are accepted too.
+COMPLIANCE_MODES: tuple[str, ...] = ("fips", "pqh")
 
 
 class SandboxApiError(Exception):
@@ -220,6 +234,36 @@ def validate_setting_value(setting_id: str, value: Any, current: Any) -> Any:
         else:
             raise error
     return {"strict_transport_security": merged}
+
+
+def validate_auto_origin_tls_kex(body: Any) -> bool:
+    """The ``enabled`` of a ``PATCH .../settings/auto_origin_tls_kex`` body, or :class:`SettingError` 1007.
+
+    The value is under ``enabled``; the ``{"value": ...}`` every other setting takes is refused, not guessed at.
+    """
+    if not isinstance(body, dict) or "value" in body or not isinstance(body.get("enabled"), bool):
+        raise SettingError(
+            1007, f'Invalid value for zone setting {AUTO_ORIGIN_TLS_KEX}: send {{"enabled": true|false}}'
+        )
+    return bool(body["enabled"])
+
+
+def validate_compliance_modes(value: Any) -> list[str]:
+    """The stored form of ``origin_tls_compliance_modes``' ``value`` (a ``PUT``/``PATCH`` body's ``{"value": [...]}``).
+
+    Each mode one of :data:`COMPLIANCE_MODES` (an unknown one is refused, 1007); duplicates dropped, order kept;
+    ``[]`` clears the constraint.
+    """
+    if not isinstance(value, list) or not all(isinstance(mode, str) for mode in value):
+        raise SettingError(1007, f"Invalid value for zone setting {ORIGIN_TLS_COMPLIANCE_MODES}: value must be a list")
+    unknown = [mode for mode in value if mode not in COMPLIANCE_MODES]
+    if unknown:
+        allowed = ", ".join(COMPLIANCE_MODES)
+        raise SettingError(
+            1007,
+            f"Invalid value for zone setting {ORIGIN_TLS_COMPLIANCE_MODES}: unknown mode {unknown[0]!r} ({allowed})",
+        )
+    return list(dict.fromkeys(value))
 
 
 def zone_name_of(hostnames: Sequence[str]) -> str:

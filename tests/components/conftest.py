@@ -119,6 +119,8 @@ class Recorder(pulumi.runtime.Mocks):
             )
         elif typ.endswith("origin-tls:OriginPullProof"):
             outs.update(proven=True, detail="the origin accepted the certificate", certificate_sha256="cd")
+        elif typ.endswith("origin-tls:OriginPqProof"):
+            outs.update(proven=True, detail="the origin negotiated X25519MLKEM768", groups={}, certificate_sha256="cd")
         elif typ == "cloudflare:index/originCaCertificate:OriginCaCertificate":
             outs.update(certificate=FAKE_CERT, expiresOn="2041-01-01 00:00:00 +0000 UTC")
         elif typ.endswith("origin-tls:HandshakeVerification"):

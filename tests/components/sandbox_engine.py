@@ -17,7 +17,8 @@ The origin's operator is played too, at the points a team's own origin deploymen
   verification must then catch an origin serving the old certificate);
 - :meth:`finish` (after the run), the final ``pull_ca_pem`` alone, dropping the previous CA.
 
-``naive=True`` plays the order this design replaces: no proof, the origin is given the new CA only after the run.
+``naive=True`` plays the order this design replaces: no proof, the origin is given the new CA only after the run;
+for post-quantum key agreement, ``pqh`` is set without the origin's proof (``OriginPqProof`` is recorded, not run).
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 import dill
+import httpx
 from pulumi.dynamic import Config, ConfigureRequest
 from pulumi.runtime.mocks import MockResourceArgs
 
@@ -181,7 +183,7 @@ class SandboxEngine:
         if not diff.changes:
             self.log.steps[name] = "same"
             return old
-        if role == "OriginPullProof" and self.naive:
+        if role in ("OriginPullProof", "OriginPqProof") and self.naive:
             self.log.steps[name] = "update"
             return _Resource(typ, old.id, news, {**old.outs, "proven": False})
         result = provider.update(old.id, old.outs, news)
@@ -189,6 +191,11 @@ class SandboxEngine:
         return _Resource(typ, old.id, news, dict(result.outs or {}))
 
     def _create(self, name: str, typ: str, provider: Any, news: dict[str, Any], step: str) -> _Resource:
+        if typ.endswith(":OriginPqProof"):
+            self.on_event("pq-proof")
+            if self.naive:
+                self.log.steps[name] = step
+                return _Resource(typ, "naive", news, {"proven": False, "detail": "naive order: not proven"})
         if typ.endswith(":OriginPullProof") and self.naive:
             self.log.steps[name] = step
             return _Resource(typ, "naive", news, {"proven": False, "detail": "naive order: not proven"})
@@ -231,7 +238,22 @@ class SandboxEngine:
                 ]
                 client.set_hostname_aop(zone, configs)
                 return zone, inputs
+        # The two key-exchange settings: their own shapes (reference/cloudflare.md section 6), sent as the bridged
+        # provider sends them.
+        if typ.endswith(":ZoneAutoOriginTlsKex"):
+            self._api("PATCH", f"/zones/{zone}/settings/auto_origin_tls_kex", {"enabled": bool(inputs["enabled"])})
+            return zone, inputs
+        if typ.endswith(":OriginTlsComplianceModes"):
+            self._api("PUT", f"/zones/{zone}/settings/origin_tls_compliance_modes", {"value": list(inputs["values"])})
+            self.on_event("pqh-set" if "pqh" in inputs["values"] else "pqh-cleared")
+            return zone, inputs
         raise AssertionError(f"the sandbox engine does not know {typ}")
+
+    def _api(self, method: str, path: str, body: dict[str, Any] | None = None) -> None:
+        headers = {"Authorization": f"Bearer {self.sandbox.token}"}
+        response = httpx.request(method, self.sandbox.info.api_url + path, json=body, headers=headers, timeout=10)
+        if response.status_code != 200:
+            raise OriginTlsError(f"{method} {path}: {response.status_code} {response.text}")
 
     def _delete(self, old: _Resource) -> None:
         if old.typ.startswith("pulumi-python:dynamic/"):
@@ -248,6 +270,8 @@ class SandboxEngine:
                 self.on_event("deleted-old-upload")
             elif old.typ.endswith(":AuthenticatedOriginPullsHostnameCertificate"):
                 client.delete_hostname_aop_certificate(zone, old.id)
+            elif old.typ.endswith(":OriginTlsComplianceModes"):
+                self._api("DELETE", f"/zones/{zone}/settings/origin_tls_compliance_modes")
 
     # -- the operator's side
 

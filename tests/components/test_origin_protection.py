@@ -96,6 +96,8 @@ COMMON_ROLES = SETTING_ROLES | {
     "origin-certificate",
     "verification",
     "origin-certificate-retirement",
+    "auto-origin-tls-kex",
+    "origin-tls-compliance-modes",
 }
 PULL_ROLES = {"pull-ca", "pull-certificate", "pull-proof"}
 ROLES_BY_AOP = {

@@ -151,11 +151,20 @@ def test_analyzer_info_lists_policies_levels_and_config(stub: analyzer_pb2_grpc.
         "authenticated-origin-pulls-enabled",
         "zone-handshake-verification",
         "zone-ssl-not-off-or-flexible",
+        "zone-auto-origin-tls-kex",
+        "zone-origin-pq-required",
     }
     assert policies["zone-ssl-mode"].enforcementLevel == MANDATORY
     assert policies["origin-ca-certificate-ecdsa"].enforcementLevel == ADVISORY
     stack = {name for name, p in policies.items() if p.policy_type == analyzer_pb2.POLICY_TYPE_STACK}
-    assert stack == {"zone-handshake-verification", "zone-ssl-not-off-or-flexible", "zone-aop-resources"}
+    assert stack == {
+        "zone-handshake-verification",
+        "zone-ssl-not-off-or-flexible",
+        "zone-aop-resources",
+        "zone-origin-pq-required",
+    }
+    pq = json_format.MessageToDict(policies["zone-origin-pq-required"].configSchema)["properties"]["postQuantum"]
+    assert (pq["default"], pq["enum"]) == ("auto", ["auto", "required"])
     floor = json_format.MessageToDict(policies["zone-min-tls-version"].configSchema)["properties"]["minTlsVersion"]
     assert floor["default"] == "1.2"
     assert floor["enum"] == ["1.0", "1.1", "1.2", "1.3"]
@@ -295,6 +304,27 @@ def test_unknown_zone_in_stack_is_neither_a_crash_nor_a_pass(stub: analyzer_pb2_
     diagnostics = analyze_stack(stub, ssl, verify)
     assert sorted(found(diagnostics)) == [("zone-aop-resources", ADVISORY), ("zone-handshake-verification", ADVISORY)]
     assert all("during preview" in d.message for d in diagnostics)
+
+
+KEX = "cloudflare:index/zoneAutoOriginTlsKex:ZoneAutoOriginTlsKex"
+MODES = "cloudflare:index/originTlsComplianceModes:OriginTlsComplianceModes"
+
+
+def test_automatic_key_exchange_off_is_a_violation_over_the_wire(stub: analyzer_pb2_grpc.AnalyzerStub) -> None:
+    assert found(analyze(stub, KEX, {"zoneId": ZONE, "enabled": False})) == [("zone-auto-origin-tls-kex", MANDATORY)]
+    assert analyze(stub, KEX, {"zoneId": ZONE, "enabled": True}) == []
+
+
+def test_post_quantum_required_needs_pqh_for_the_zone_over_the_wire(stub: analyzer_pb2_grpc.AnalyzerStub) -> None:
+    ssl = stack_resource(ZONE_SETTING, "ssl", setting("ssl", "strict"))
+    verify = stack_resource(VERIFICATION, "verify", {"zone_id": ZONE})
+    assert analyze_stack(stub, ssl, verify) == []  # postQuantum defaults to auto: nothing more required
+    configure(stub, {"zone-origin-pq-required": {"postQuantum": "required"}})
+    diagnostics = analyze_stack(stub, ssl, verify)
+    assert found(diagnostics) == [("zone-origin-pq-required", MANDATORY)]
+    assert diagnostics[0].urn == ssl.urn
+    modes = stack_resource(MODES, "pqh", {"zoneId": ZONE, "values": ["pqh"]})
+    assert analyze_stack(stub, ssl, verify, modes) == []
 
 
 def test_plugin_info_answers(stub: analyzer_pb2_grpc.AnalyzerStub) -> None:

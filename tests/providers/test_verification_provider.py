@@ -290,3 +290,26 @@ def test_one_instance_serves_concurrent_calls(hardened: Sandbox) -> None:
         results = list(pool.map(lambda p: provider.read("id", p).outs, [clean, drifted_floor] * 4))
     assert [r["ok"] for r in results] == [True, False] * 4
     assert all(r["min_tls"] == ("1.2" if r["ok"] else "1.3") for r in results)
+
+
+# -- require_pq (post_quantum = "required") ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("given", "expected"), [(True, True), (False, False), (None, False)])
+def test_require_pq_reaches_the_baseline(given: bool | None, expected: bool) -> None:
+    props = {"hostnames": ["app.example.com"], "require_pq": given}
+    assert verification.parse_verification_inputs(props).baseline.require_pq is expected
+
+
+def test_require_pq_must_be_a_boolean() -> None:
+    failures = HandshakeVerificationProvider().check({}, {"hostnames": ["app.example.com"], "require_pq": "yes"})
+    assert [failure.property for failure in failures.failures] == ["require_pq"]
+
+
+def test_state_from_before_require_pq_is_not_a_change() -> None:
+    # Outputs written before the field existed lack it (or echo None): the same inputs as require_pq = False.
+    olds = {"hostnames": ["app.example.com"], "ok": True, "drift": []}
+    news = {"hostnames": ["app.example.com"], "require_pq": False, "drift": []}
+    provider = HandshakeVerificationProvider()
+    assert provider.diff("id", olds, news).changes is False
+    assert provider.diff("id", olds, {**news, "require_pq": True}).changes is True

@@ -27,8 +27,9 @@ def _use_nginx() -> bool | None:
 
 @pytest.fixture
 def sandbox() -> Iterator[Sandbox]:
-    """A fresh sandbox zone (not hardened), stopped when the test ends."""
-    box = Sandbox(use_nginx=_use_nginx(), follow_zone_aop=False)
+    """A fresh sandbox zone (not hardened), stopped when the test ends; like the demo's, it pulls from the
+    post-quantum origin, with nginx beside it."""
+    box = Sandbox(use_nginx=_use_nginx(), follow_zone_aop=False, pq_origin=True)
     with box:
         yield box
 

@@ -6,6 +6,7 @@ import json
 import os
 import signal
 import socket
+import ssl
 import stat
 import subprocess
 import sys
@@ -13,6 +14,7 @@ import time
 from collections.abc import Iterable
 from pathlib import Path
 
+import httpx
 import pytest
 
 from origin_tls.baseline import AopMode, Baseline, parse_endpoint
@@ -21,6 +23,7 @@ from origin_tls.report import Status
 from origin_tls.sandbox.origin import NGINX_MISSING
 from origin_tls.sandbox.runner import Sandbox, SandboxInfo
 from origin_tls.verify import verify
+from tests.sandbox.test_edge import fetch
 
 REPO = Path(__file__).resolve().parents[2]
 INFO_FIELDS = [
@@ -110,9 +113,12 @@ def test_info_has_exactly_the_contract_fields(sandbox: Sandbox) -> None:
 
 
 def test_stop_is_idempotent_and_closes_everything() -> None:
+    # The box's own nginx: another test's session-scoped nginx (nginx_sites) may be running under this process too.
+    others = nginx_pids(os.getpid())
     box = Sandbox(follow_zone_aop=False).start()
     info = box.info
-    ours = nginx_pids(os.getpid())
+    ours = nginx_pids(os.getpid()) - others
+    assert ours  # the twin of wait_gone below: the box's nginx was found while it ran
     workdir = Path(info.edge_ca_file).parent.parent
     box.stop()
     box.stop()
@@ -251,3 +257,46 @@ def test_missing_nginx_is_announced_and_the_python_origin_runs(monkeypatch: pyte
         assert report.targets[0].check("origin.aop").status is Status.PASS
         assert report.targets[0].check("origin.aop_client").status is Status.PASS
     assert notices == [NGINX_MISSING]
+
+
+def _edge_status(box: Sandbox) -> int:
+    info = box.info
+    context = ssl.create_default_context(cafile=info.edge_ca_file)
+    edge = parse_endpoint(info.edge, field_name="edge", default_port=443)
+    return fetch(edge, context=context, host=info.hostname).status
+
+
+@pytest.mark.parametrize("pq_origin", [True, False])
+def test_pq_origin_option_runs_it_beside_nginx_and_the_edge_reaches_it_under_pqh(pq_origin: bool) -> None:
+    # Twins: with the option the zone can require pqh and still be pulled; without it (nginx, OpenSSL 3.0) it is 525.
+    with Sandbox(follow_zone_aop=False, pq_origin=pq_origin) as box:
+        assert box.state is not None
+        assert box.origin is not None
+        assert box.edge is not None
+        assert list(json.loads(box.info.to_json())) == INFO_FIELDS  # the contract's keys, whatever the option
+        assert box.info.origin == str(box.origin.https)
+        if pq_origin:
+            assert box.origin.kind == "pyopenssl"
+            assert box.classic_origin is not None
+            assert box.classic_origin.kind in ("nginx", "python")
+            assert _accepts(str(box.classic_origin.https))
+        else:
+            assert box.classic_origin is None
+        box.state.set_setting("ssl", "strict")
+        answer = httpx.put(
+            f"{box.info.api_url}/zones/{box.zone_id}/settings/origin_tls_compliance_modes",
+            json={"value": ["pqh"]},
+            headers={"Authorization": f"Bearer {box.token}"},
+        )
+        assert answer.json()["result"]["value"] == ["pqh"]
+        assert _edge_status(box) == (200 if pq_origin else 525)
+        pull = box.edge.pulls[-1]
+        assert pull.offered == ("X25519MLKEM768",)
+        assert pull.group == ("X25519MLKEM768" if pq_origin else None)
+
+
+def test_the_sandbox_command_takes_pq_origin() -> None:
+    from origin_tls.sandbox.cli import build_parser
+
+    assert build_parser().parse_args(["--pq-origin"]).pq_origin is True
+    assert build_parser().parse_args([]).pq_origin is False

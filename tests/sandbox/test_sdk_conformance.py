@@ -18,6 +18,13 @@ import pytest
 from cloudflare import Cloudflare
 from cloudflare.types.origin_ca_certificates import OriginCACertificate
 from cloudflare.types.origin_tls_client_auth import AuthenticatedOriginPull
+from cloudflare.types.origin_tls_compliance_modes import (
+    OriginTLSComplianceModeDeleteResponse,
+    OriginTLSComplianceModeEditResponse,
+    OriginTLSComplianceModeGetResponse,
+    OriginTLSComplianceModeUpdateResponse,
+)
+from cloudflare.types.ssl import AutoOriginTLSKexEditResponse, AutoOriginTLSKexGetResponse
 from cloudflare.types.zones import SecurityHeaders
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import rsa
@@ -161,6 +168,59 @@ def test_without_retries_the_sdk_surfaces_the_injected_429(sdk: Cloudflare, api:
     with pytest.raises(cloudflare.RateLimitError) as caught:
         sdk.zones.settings.get(setting_id="ssl", zone_id=ZONE_ID)
     assert caught.value.response.headers["Retry-After"] == "0.2"
+
+
+# -- origin key exchange (reference/cloudflare.md section 6) --------------------------------------------------------
+
+
+def test_the_sdk_reads_and_switches_automatic_origin_key_exchange(sdk: Cloudflare, zone: ZoneState) -> None:
+    # The SDK's models require modified_on even for a setting never changed: the sandbox dates it at zone creation.
+    read = sdk.ssl.auto_origin_tls_kex.get(zone_id=ZONE_ID)
+    assert isinstance(read, AutoOriginTLSKexGetResponse)
+    assert (read.id, read.enabled) == ("auto_origin_tls_kex", True)
+    assert read.modified_on.tzinfo is not None
+    edited = sdk.ssl.auto_origin_tls_kex.edit(zone_id=ZONE_ID, enabled=False)
+    assert isinstance(edited, AutoOriginTLSKexEditResponse)
+    assert edited.enabled is False
+    assert edited.modified_on >= read.modified_on
+    assert zone.origin_key_exchange()[0] is False
+
+
+def test_the_sdk_sees_a_value_body_for_automatic_key_exchange_refused(sdk: Cloudflare, zone: ZoneState) -> None:
+    # The shape every other setting takes ({"value": ...}) is refused here: the value lives under "enabled".
+    with pytest.raises(cloudflare.BadRequestError) as caught:
+        sdk.ssl.auto_origin_tls_kex.edit(zone_id=ZONE_ID, enabled=False, extra_body={"enabled": None, "value": "off"})
+    assert [error.code for error in caught.value.errors] == [1007]
+    assert zone.origin_key_exchange()[0] is True
+
+
+def test_the_sdk_puts_patches_reads_and_deletes_compliance_modes(sdk: Cloudflare, zone: ZoneState) -> None:
+    fresh = sdk.origin_tls_compliance_modes.get(zone_id=ZONE_ID)
+    assert isinstance(fresh, OriginTLSComplianceModeGetResponse)
+    assert (fresh.id, fresh.value, fresh.editable, fresh.modified_on) == ("origin_tls_compliance_modes", [], True, None)
+    put = sdk.origin_tls_compliance_modes.update(zone_id=ZONE_ID, value=["pqh"])
+    assert isinstance(put, OriginTLSComplianceModeUpdateResponse)
+    assert put.value == ["pqh"]
+    assert isinstance(put.modified_on, dt.datetime)
+    patched = sdk.origin_tls_compliance_modes.edit(zone_id=ZONE_ID, value=["fips", "pqh"])
+    assert isinstance(patched, OriginTLSComplianceModeEditResponse)
+    assert patched.value == ["fips", "pqh"]
+    assert zone.origin_key_exchange()[1] == ("fips", "pqh")
+    deleted = sdk.origin_tls_compliance_modes.delete(zone_id=ZONE_ID)
+    assert isinstance(deleted, OriginTLSComplianceModeDeleteResponse)
+    assert deleted.id == "origin_tls_compliance_modes"
+    read = sdk.origin_tls_compliance_modes.get(zone_id=ZONE_ID)
+    assert read is not None
+    assert read.value == []
+
+
+def test_the_sdk_sees_an_unknown_compliance_mode_as_bad_request(sdk: Cloudflare, zone: ZoneState) -> None:
+    sdk.origin_tls_compliance_modes.update(zone_id=ZONE_ID, value=["pqh"])
+    with pytest.raises(cloudflare.BadRequestError) as caught:
+        sdk.origin_tls_compliance_modes.update(zone_id=ZONE_ID, value=["cnsa2"])
+    assert caught.value.status_code == 400
+    assert [error.code for error in caught.value.errors] == [1007]
+    assert zone.origin_key_exchange()[1] == ("pqh",)
 
 
 # -- Origin CA ------------------------------------------------------------------------------------------------------

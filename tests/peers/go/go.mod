@@ -1,0 +1,3 @@
+module origintls.test/pqserver
+
+go 1.24
