@@ -22,6 +22,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, padding, rsa
 from cryptography.x509.oid import NameOID
 
+from .cert_reading import UnreadableCertificate, is_readable, load_peer_certificate
 from .errors import InvalidInput
 from .keys import (
     ClientCa,
@@ -48,6 +49,7 @@ __all__ = [
     "IssuerMatch",
     "PinnedRoot",
     "PrivateKey",
+    "UnreadableCertificate",
     "build_ca",
     "build_client_ca",
     "build_csr",
@@ -58,11 +60,13 @@ __all__ = [
     "generate_private_key",
     "inspect_certificate",
     "is_hostname_covered",
+    "is_readable",
     "is_signed_by",
     "issue_certificate",
     "issue_client_certificate",
     "judge_origin_certificate",
     "load_certificate_der",
+    "load_peer_certificate",
     "load_pem_certificates",
     "load_private_key_pem",
     "private_key_to_pem",
@@ -165,10 +169,11 @@ def certificate_to_pem(cert: x509.Certificate) -> str:
 
 
 def load_certificate_der(der: bytes) -> x509.Certificate:
-    """A DER certificate (as ``SSLSocket.getpeercert(binary_form=True)`` gives it)."""
+    """A DER certificate (as ``SSLSocket.getpeercert(binary_form=True)`` gives it), every part of it readable
+    (:func:`load_peer_certificate`); InvalidInput otherwise."""
     try:
-        return x509.load_der_x509_certificate(der)
-    except ValueError:
+        return load_peer_certificate(der)
+    except UnreadableCertificate:
         pass
     raise InvalidInput("certificate", f"<{len(der)} bytes>", "a DER-encoded X.509 certificate")
 
@@ -193,7 +198,10 @@ def check_key_pair(cert_pem: str, key_pem: str, *, cert_field: str, key_field: s
     key = load_private_key_pem(key_pem, field_name=key_field)
     spki = serialization.PublicFormat.SubjectPublicKeyInfo
     ours = key.public_key().public_bytes(serialization.Encoding.DER, spki)
-    theirs = leaf.public_key().public_bytes(serialization.Encoding.DER, spki)
+    try:
+        theirs = leaf.public_key().public_bytes(serialization.Encoding.DER, spki)
+    except Exception:  # parsed lazily (origin_tls.cert_reading): UnsupportedAlgorithm, ValueError, ...
+        raise InvalidInput(cert_field, "<certificate>", "a certificate whose public key can be read") from None
     if not hmac.compare_digest(ours, theirs):
         raise InvalidInput(
             key_field,
@@ -370,7 +378,8 @@ def find_issuer(leaf: x509.Certificate, *, trusted_cas: Sequence[x509.Certificat
             detail = f"issued by {claimed}, not by the Cloudflare Origin CA"
         return IssuerMatch(False, claimed, None, detail)
 
-    named = [ca for ca in trusted_cas if _names_equal(ca.subject, leaf.issuer)]
+    # A trusted CA that cannot be read (a user's file may hold anything) cannot have signed anything we can check.
+    named = [ca for ca in trusted_cas if is_readable(ca) and _names_equal(ca.subject, leaf.issuer)]
     for ca in named:
         if _is_ca(ca) and is_signed_by(leaf, ca.public_key()):
             detail = f"signed by the trusted CA {_human_name(ca.subject)} (SPKI sha256 {spki_sha256(ca.public_key())})"

@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -94,15 +95,39 @@ def judge_edge_hsts(result: probes.HttpsResult, baseline: Baseline) -> Check:
     )
 
 
-def _is_https_root(location: str, hostname: str) -> bool:
-    parts = urlsplit(location.strip())
-    host = (parts.hostname or "").rstrip(".").lower()
+@dataclass(frozen=True)
+class _Location:
+    scheme: str
+    host: str
+    port: int | None
+    path: str
+    has_userinfo: bool
+
+
+def _parse_location(location: str) -> _Location | None:
+    """The parts of a redirect's ``Location`` that decide where it goes; None when it is not a URL
+    ``urllib.parse`` can split (``http://[`` raises there, ``https://example.test:a`` raises on ``.port``, as does
+    a port past 65535 or a netloc that NFKC normalisation changes). Never raises."""
+    try:
+        parts = urlsplit(location.strip())
+        return _Location(
+            parts.scheme.lower(),
+            (parts.hostname or "").rstrip(".").lower(),
+            parts.port,
+            parts.path,
+            bool(parts.username),
+        )
+    except ValueError:
+        return None
+
+
+def _is_https_root(location: _Location, hostname: str) -> bool:
     return (
-        parts.scheme.lower() == "https"
-        and host == hostname
-        and parts.port in (None, 443)
-        and parts.path in ("", "/")
-        and not parts.username
+        location.scheme == "https"
+        and location.host == hostname
+        and location.port in (None, 443)
+        and location.path in ("", "/")
+        and not location.has_userinfo
     )
 
 
@@ -112,9 +137,15 @@ def judge_https_redirect(result: probes.RedirectResult, hostname: str) -> Check:
         return Check("edge.https_redirect", Status.INCONCLUSIVE, expected, "no HTTP response", result.detail)
     observed = f"HTTP {result.status}" + (f" -> {result.location}" if result.location else "")
     redirect = result.status in (301, 302, 303, 307, 308)
-    if redirect and result.location and _is_https_root(result.location, hostname):
+    location = _parse_location(result.location) if result.location else None
+    if redirect and location is not None and _is_https_root(location, hostname):
         return Check("edge.https_redirect", Status.PASS, expected, observed)
-    detail = "not a redirect" if not redirect else "redirects somewhere other than the same host over HTTPS"
+    if not redirect:
+        detail = "not a redirect"
+    elif result.location and location is None:
+        detail = "the Location is not a URL (it cannot be split into scheme, host and port)"
+    else:
+        detail = "redirects somewhere other than the same host over HTTPS"
     return Check("edge.https_redirect", Status.FAIL, expected, observed, detail)
 
 
@@ -144,9 +175,12 @@ def judge_origin_certificate(
     from . import certs  # cryptography: imported only where certificates are parsed (issue 12)
 
     try:
-        leaf = certs.load_certificate_der(fetched.certificate_der)
-    except ValueError as exc:
-        return Check("origin.certificate", Status.FAIL, expected, "unparseable certificate", str(exc))
+        leaf = certs.load_peer_certificate(fetched.certificate_der, whose="origin's")
+    except certs.UnreadableCertificate as exc:
+        # Malformed: no edge could validate it either (Full (Strict) fails). An algorithm unknown here: nothing
+        # could be checked, which is not a failure of the origin.
+        status = Status.INCONCLUSIVE if exc.unsupported else Status.FAIL
+        return Check("origin.certificate", status, expected, "unparseable certificate", str(exc))
     verdict = certs.judge_origin_certificate(
         leaf,
         hostname=hostname,

@@ -2,17 +2,21 @@
 
 Two readings of one header, because browsers and the preload list disagree:
 
-* :func:`parse_hsts_header` reads it as a browser must (RFC 6797 §6.1): directive names are case-insensitive, the
-  ``max-age`` value may be a token or a quoted-string, a directive that appears twice or that breaks the grammar makes
-  the whole header invalid (§8.1: the UA ignores it), unknown directives are ignored.
+* :func:`parse_hsts_header` reads it as a browser does (RFC 6797 §6.1, and Chromium's reading where the RFC leaves
+  room): directive names are case-insensitive (§6.1 (3)), the ``max-age`` value may be a token or a quoted-string
+  (§6.1), a header that breaks the grammar is invalid (§6.1 (4) and §8.1: the UA ignores it), and so is one that
+  repeats ``max-age`` or ``includeSubDomains`` (§6.1 (2) "MUST appear only once"; Chromium refuses exactly those
+  two). Any other directive is one the UA does not recognise and ignores (§6.1 (5)), repeated or not: ``preload``
+  is not an RFC 6797 directive, so a repeated one is a warning, as hstspreload also says. A ``max-age`` past any
+  integer a browser keeps is still valid (§6.1.1 sets no upper bound; browsers cap it).
 * :func:`preload_problems` reads it as the preload list does (hstspreload ``ParseHeaderString`` + ``EligibleHeader``,
   policy ``Bulk1Year``): quotes and spaces around ``max-age`` are refused there, so a browser-valid header can still
   be ineligible.
 
-Issue codes are hstspreload's (``reference/hsts-preload.md``). Where RFC 6797 is stricter than hstspreload the same
-code is promoted from warning to error (repeated directives, ``includeSubDomains`` with a value); the few codes
-hstspreload has no name for are ``header.parse.invalid.syntax`` and ``header.parse.repeated.directive``, and the
-policy codes of :func:`judge_hsts` start with ``header.policy.``.
+Issue codes are hstspreload's (``reference/hsts-preload.md``). Where browsers are stricter than hstspreload the same
+code is promoted from warning to error (a repeated ``max-age`` or ``includeSubDomains``, ``includeSubDomains`` with a
+value); the few codes hstspreload has no name for are ``header.parse.invalid.syntax`` and
+``header.parse.repeated.directive``, and the policy codes of :func:`judge_hsts` start with ``header.policy.``.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ from dataclasses import dataclass
 from .baseline import DEFAULT_HSTS_MAX_AGE, HstsPolicy
 
 __all__ = [
+    "MAX_AGE_CAP",
     "PRELOAD_MIN_MAX_AGE",
     "HstsHeader",
     "HstsVerdict",
@@ -34,8 +39,13 @@ __all__ = [
 
 #: hstspreload ``Bulk1Year``: 86400 * 365 seconds.
 PRELOAD_MIN_MAX_AGE = DEFAULT_HSTS_MAX_AGE
-# hstspreload parses max-age with strconv.ParseUint(s, 10, 63).
-_MAX_AGE_LIMIT = 2**63 - 1
+#: The largest max-age kept: hstspreload reads max-age with ``strconv.ParseUint(s, 10, 64)`` (header.go
+#: ``parseMaxAge``), so a larger value is a parse error there; browsers take it and cap it (Chromium at one year).
+MAX_AGE_CAP = 2**64 - 1
+# Significant digits of MAX_AGE_CAP: a longer run of digits (leading zeros aside) is larger. Checked before int(),
+# whose digit limit (sys.get_int_max_str_digits) a header of thousands of digits would hit.
+_MAX_AGE_DIGITS = len(str(MAX_AGE_CAP))
+_ASCII_DIGITS = frozenset("0123456789")
 # RFC 7230 §3.2.6 tchar.
 _TCHAR = frozenset("!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ")
 _OWS = " \t"
@@ -46,8 +56,10 @@ _OBSERVED_LIMIT = 200
 class HstsHeader:
     """One Strict-Transport-Security header value as a browser reads it.
 
-    ``valid`` is false when RFC 6797 tells the browser to ignore the header; ``errors`` then says why. ``warnings``
-    are things a browser tolerates. ``max_age_quoted`` records ``max-age="..."``: valid, but not preload-eligible.
+    ``valid`` is false when a browser ignores the header (it breaks RFC 6797 §6.1's grammar, lacks max-age, or
+    repeats max-age or includeSubDomains); ``errors`` then says why. ``warnings`` are things a browser tolerates.
+    ``max_age`` is capped at :data:`MAX_AGE_CAP`. ``max_age_quoted`` records ``max-age="..."``: valid, but not
+    preload-eligible.
     """
 
     raw: str
@@ -118,13 +130,34 @@ def _is_token(text: str) -> bool:
     return bool(text) and all(ch in _TCHAR for ch in text)
 
 
+def _read_delta_seconds(digits: str) -> tuple[int, bool] | None:
+    """RFC 2616 §3.3.2 ``delta-seconds`` (1*DIGIT, ASCII digits only) -> (value capped at :data:`MAX_AGE_CAP`,
+    whether it was capped); None when ``digits`` is not one. Linear in ``len(digits)`` and never raises."""
+    if not digits or not _ASCII_DIGITS.issuperset(digits):
+        return None
+    significant = digits.lstrip("0")
+    if len(significant) > _MAX_AGE_DIGITS:
+        return MAX_AGE_CAP, True
+    value = int(significant or "0")
+    return (MAX_AGE_CAP, True) if value > MAX_AGE_CAP else (value, False)
+
+
 def _add(issues: list[str], code: str) -> None:
     if code not in issues:
         issues.append(code)
 
 
+# The directives whose repetition makes a browser (Chromium) refuse the header, and their codes.
+_BROWSER_DIRECTIVES = {
+    "max-age": "header.parse.repeated.max_age",
+    "includesubdomains": "header.parse.repeated.include_sub_domains",
+}
+_REPEATED = {"preload": "header.parse.repeated.preload"}
+
+
 def parse_hsts_header(value: str) -> HstsHeader:
-    """Parse one header value by RFC 6797 §6.1. Never raises; problems are reported in the result."""
+    """Parse one header value as a browser does (RFC 6797 §6.1; module docstring). Never raises, linear in
+    ``len(value)``; problems are reported in the result. ``max_age`` is capped at :data:`MAX_AGE_CAP`."""
     errors: list[str] = []
     warnings: list[str] = []
     max_age: int | None = None
@@ -141,8 +174,8 @@ def parse_hsts_header(value: str) -> HstsHeader:
     for piece in pieces:
         directive = piece.strip(_OWS)
         if not directive:
-            # Leading, trailing or doubled ";": the RFC grammar has no empty directive, but every browser and the
-            # preload checker tolerate it (hstspreload warns).
+            # Leading, trailing or doubled ";": RFC 6797 §6.1's grammar allows it ("[ directive ] *( ";" [ directive
+            # ] )"); hstspreload warns.
             _add(warnings, "header.parse.empty_directive")
             continue
         name, has_equals, rest = directive.partition("=")
@@ -154,13 +187,13 @@ def parse_hsts_header(value: str) -> HstsHeader:
             _add(errors, "header.parse.invalid.syntax")
             continue
         if name in seen:
-            # RFC 6797 §6.1 (2): all directives MUST appear only once.
-            code = {
-                "max-age": "header.parse.repeated.max_age",
-                "includesubdomains": "header.parse.repeated.include_sub_domains",
-                "preload": "header.parse.repeated.preload",
-            }.get(name, "header.parse.repeated.directive")
-            _add(errors, code)
+            # RFC 6797 §6.1 (2) "All directives MUST appear only once" binds the sender; a UA ignores directives it
+            # does not recognise (§6.1 (5)). Chromium refuses the header for a repeated max-age or includeSubDomains
+            # only; any other repeat is a warning (hstspreload's own code for preload).
+            if name in _BROWSER_DIRECTIVES:
+                _add(errors, _BROWSER_DIRECTIVES[name])
+            else:
+                _add(warnings, _REPEATED.get(name, "header.parse.repeated.directive"))
             continue
         seen.add(name)
 
@@ -177,14 +210,12 @@ def parse_hsts_header(value: str) -> HstsHeader:
                     if space_before_equals
                     else "header.parse.max_age.parse_int_error",
                 )
-            elif not digits.isascii() or not digits.isdigit():
+            elif (read := _read_delta_seconds(digits)) is None:
                 _add(errors, "header.parse.max_age.non_digit_characters")
-            elif int(digits) > _MAX_AGE_LIMIT:
-                _add(errors, "header.parse.max_age.parse_int_error")
             else:
                 if len(digits) > 1 and digits.startswith("0"):
                     _add(warnings, "header.parse.max_age.leading_zero")
-                max_age = int(digits)
+                max_age = read[0]
                 max_age_quoted = quoted is not None
         elif name == "includesubdomains":
             if has_equals:
@@ -229,7 +260,8 @@ def _hstspreload_parse_errors(value: str) -> list[str]:
             digits = directive[len("max-age=") :]
             if any(not "0" <= ch <= "9" for ch in digits):
                 _add(errors, "header.parse.max_age.non_digit_characters")
-            elif not digits or int(digits) > _MAX_AGE_LIMIT:
+            elif (read := _read_delta_seconds(digits)) is None or read[1]:
+                # ParseUint(s, 10, 64): empty, or past 2^64 - 1.
                 _add(errors, "header.parse.max_age.parse_int_error")
         elif directive.startswith("max-age"):
             _add(errors, "header.parse.invalid.max_age.no_value")
@@ -286,13 +318,15 @@ def judge_hsts(headers: Sequence[str], policy: HstsPolicy) -> HstsVerdict:
     if len(headers) > 1:
         return HstsVerdict(ok=False, observed=observed, problems=("response.multiple_headers",))
     header = parse_hsts_header(headers[0])
+    # Every problem, not only the first: an invalid header is also judged on what it does say (an empty one under
+    # a preload policy lacks max-age, includeSubDomains and preload, and the user fixes all three at once).
     problems = list(header.errors)
-    if header.valid:
-        if header.max_age is not None and header.max_age < policy.max_age:
-            _add(problems, "header.policy.max_age.below_minimum")
-        if policy.include_subdomains and not header.include_subdomains:
-            _add(problems, "header.policy.include_sub_domains.missing")
-        if policy.preload:
-            for code in preload_problems(header):
-                _add(problems, code)
+    if header.max_age is not None and header.max_age < policy.max_age:
+        _add(problems, "header.policy.max_age.below_minimum")
+    if policy.preload:
+        # Preload eligibility includes includeSubDomains (header.preloadable.include_sub_domains.missing).
+        for code in preload_problems(header):
+            _add(problems, code)
+    elif policy.include_subdomains and not header.include_subdomains:
+        _add(problems, "header.policy.include_sub_domains.missing")
     return HstsVerdict(ok=not problems, observed=observed, problems=tuple(problems))

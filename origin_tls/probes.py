@@ -48,7 +48,7 @@ from .tls_client import (
     version_context,
 )
 from .tls_io import Deadline, PlainStream, TlsStream, connect, http_get
-from .tls_wire import BoundExceeded, HttpAnswer, parse_certificate_request, parse_server_hello
+from .tls_wire import BoundExceeded, HttpAnswer, ServerHelloReader, parse_certificate_request
 
 __all__ = [
     "DEFAULT_CONCURRENCY",
@@ -163,8 +163,10 @@ def probe_tls_version(
         return VersionResult(version, TlsOutcome.CLIENT_CANNOT_OFFER, None, why)
     bound = Deadline.within(timeout, deadline)
 
-    def selected(data: bytes) -> bool:
-        hello = parse_server_hello(data)
+    hello_reader = ServerHelloReader()  # keeps its place as the handshake's bytes come in (issue 18)
+
+    def selected(received: bytes | bytearray) -> bool:
+        hello = hello_reader.read(received)
         return hello is not None and _NEGOTIATED_NAMES.get(hello.version) is version
 
     completed = False

@@ -183,10 +183,11 @@ class TlsStream:
         self.obj = context.wrap_bio(self._incoming, self._outgoing, server_hostname=server_name)
         self.handshake_done = False
 
-    def handshake(self, *, stop: Callable[[bytes], bool] | None = None) -> bool:
+    def handshake(self, *, stop: Callable[[bytearray], bool] | None = None) -> bool:
         """Run the client handshake to its end (True); the SSLError/OSError that ended it propagates.
 
-        ``stop`` (with ``record=True``): called with the bytes received so far after each read; when it says so the
+        ``stop`` (with ``record=True``): called with the buffer of bytes received so far (it only grows; read only
+        what is new: :class:`~origin_tls.tls_wire.ServerHelloReader`) after each read; when it says so the
         handshake is left unfinished and False is returned (e.g. once a ServerHello is the evidence wanted).
         """
         while True:
@@ -196,7 +197,7 @@ class TlsStream:
             except ssl.SSLWantReadError:
                 self._flush()
                 self._fill(handshake=True)
-                if stop is not None and stop(bytes(self.received)):
+                if stop is not None and stop(self.received):  # not a copy: a trickle must cost linear work
                     return False
             except ssl.SSLError:
                 with contextlib.suppress(OSError):

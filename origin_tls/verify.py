@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 from . import probes
 from .baseline import DEFAULT_API_URL, Baseline, TlsVersion, parse_deadline, parse_timeout
-from .checks import CHECKS, PROBES, Plan
+from .checks import CHECKS, PROBES, CheckSpec, Plan
 from .errors import CloudflareError, InvalidInput
 from .report import Check, Report, Status, TargetReport
 from .targets import MAX_WORKERS, Target, VerifyOptions  # their own module (issue 17); users import them from here
@@ -264,7 +264,7 @@ def _judge_target(plan: Plan, evidence: Mapping[str, Any]) -> TargetReport:
         if failure is not None:
             checks.append(Check(spec.id, Status.INCONCLUSIVE, observed=failure.observed, detail=failure.message))
             continue
-        checks.append(spec.judge(plan, evidence))
+        checks.append(_judged(spec, plan, evidence))
     target = plan.target
     origin = str(target.origin) if target.origin is not None else None
     return TargetReport(
@@ -276,6 +276,15 @@ def _judge_target(plan: Plan, evidence: Mapping[str, Any]) -> TargetReport:
     )
 
 
+def _judged(spec: CheckSpec, plan: Plan, evidence: Mapping[str, Any]) -> Check:
+    """The judge's verdict; a judge that raises (our bug: judges record failures as data) costs its own check, as
+    ``inconclusive`` naming it, never the run or the other checks."""
+    try:
+        return spec.judge(plan, evidence)
+    except Exception as exc:
+        return Check(spec.id, Status.INCONCLUSIVE, observed="judge error", detail=f"{spec.id}: {_describe(exc)}")
+
+
 def _certificate_expiry(plan: Plan, evidence: Mapping[str, Any]) -> tuple[tuple[str, float], ...]:
     """When the certificates seen expire: the one the origin served (from the pull's handshake) and the client's."""
     served = evidence.get("origin.certificate")
@@ -285,8 +294,8 @@ def _certificate_expiry(plan: Plan, evidence: Mapping[str, Any]) -> tuple[tuple[
         from . import certs  # already imported by the origin.certificate judge
 
         # Unparseable: origin.certificate says so; there is no date to monitor.
-        with contextlib.suppress(ValueError):
-            expiry.append(("origin", certs.load_certificate_der(der).not_valid_after_utc.timestamp()))
+        with contextlib.suppress(certs.UnreadableCertificate):
+            expiry.append(("origin", certs.load_peer_certificate(der).not_valid_after_utc.timestamp()))
     if plan.options.client_cert_pem is not None:
         expiry.append(("client", _client_not_after(plan.options.client_cert_pem)))
     return tuple(expiry)

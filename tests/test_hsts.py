@@ -18,6 +18,7 @@ from origin_tls.hsts import (
 
 YEAR = DEFAULT_HSTS_MAX_AGE
 PRELOADABLE = f"max-age={YEAR}; includeSubDomains; preload"
+NON_DIGIT = "header.parse.max_age.non_digit_characters"
 
 
 # value, valid, max_age, includeSubDomains, preload, quoted, errors, warnings
@@ -60,16 +61,18 @@ PARSE_CASES = [
         ("header.parse.repeated.include_sub_domains",),
         (),
     ),
-    ("max-age=1; preload; preload", False, 1, False, True, False, ("header.parse.repeated.preload",), ()),
+    # Only a repeated max-age or includeSubDomains makes browsers refuse the header (Chromium); any other repeat is a
+    # directive the UA does not recognise (RFC 6797 §6.1 (5)): valid, with a warning (hstspreload's for preload).
+    ("max-age=1; preload; preload", True, 1, False, True, False, (), ("header.parse.repeated.preload",)),
     (
         "max-age=1; foo; FOO=2",
-        False,
+        True,
         1,
         False,
         False,
         False,
-        ("header.parse.repeated.directive",),
-        ("header.parse.unknown_directive",),
+        (),
+        ("header.parse.unknown_directive", "header.parse.repeated.directive"),
     ),
     ("includeSubDomains", False, None, True, False, False, ("header.preloadable.max_age.missing",), ()),
     ("", False, None, False, False, False, ("header.preloadable.max_age.missing",), ("header.parse.empty",)),
@@ -80,7 +83,33 @@ PARSE_CASES = [
     ("max-age=+300", False, None, False, False, False, ("header.parse.max_age.non_digit_characters",), ()),
     ("max-age=3e5", False, None, False, False, False, ("header.parse.max_age.non_digit_characters",), ()),
     ('max-age="abc"', False, None, False, False, False, ("header.parse.max_age.non_digit_characters",), ()),
-    ("max-age=99999999999999999999", False, None, False, False, False, ("header.parse.max_age.parse_int_error",), ()),
+    # No upper bound in RFC 6797 §6.1.1: valid, capped at 2^64 - 1 (browsers cap lower).
+    ("max-age=99999999999999999999", True, hsts.MAX_AGE_CAP, False, False, False, (), ()),
+    ("max-age=" + "9" * 5000, True, hsts.MAX_AGE_CAP, False, False, False, (), ()),
+    (f"max-age={2**63}", True, 2**63, False, False, False, (), ()),
+    ("max-age=" + "0" * 5000 + "300", True, 300, False, False, False, (), ("header.parse.max_age.leading_zero",)),
+    # ...but digits are ASCII digits: a Unicode digit is not one (str.isdigit() says it is).
+    (
+        "max-age=" + "9" * 5000 + "x",
+        False,
+        None,
+        False,
+        False,
+        False,
+        ("header.parse.max_age.non_digit_characters",),
+        (),
+    ),
+    ("max-age=\u00b2", False, None, False, False, False, ("header.parse.max_age.non_digit_characters",), ()),
+    (
+        "max-age=\u0663\u0660\u0660",
+        False,
+        None,
+        False,
+        False,
+        False,
+        ("header.parse.max_age.non_digit_characters",),
+        (),
+    ),
     (
         "max-age=300; includeSubDomains=yes",
         False,
@@ -137,8 +166,17 @@ def test_parse_hsts_header(
         (f'max-age="{YEAR}"; includeSubDomains; preload', ("header.parse.max_age.non_digit_characters",)),
         (f"max-age= {YEAR}; includeSubDomains; preload", ("header.parse.max_age.non_digit_characters",)),
         (f"max-age ={YEAR}; includeSubDomains; preload", ("header.parse.invalid.max_age.no_value",)),
-        # Invalid for browsers, so not preloadable either (hstspreload itself only warns on the repeat).
-        (f"{PRELOADABLE}; preload", ("header.parse.repeated.preload",)),
+        # A repeated preload: hstspreload warns, browsers ignore it: eligible. A repeated includeSubDomains is its
+        # failing twin: browsers ignore such a header, so it is not preloadable (hstspreload itself only warns).
+        (f"{PRELOADABLE}; preload", ()),
+        (f"{PRELOADABLE}; includeSubDomains", ("header.parse.repeated.include_sub_domains",)),
+        # hstspreload reads max-age with ParseUint(s, 10, 64): up to 2^64 - 1 it is a number (over ten years: a
+        # warning only), past it a parse error.
+        (f"max-age={2**63}; includeSubDomains; preload", ()),
+        (f"max-age={2**64 - 1}; includeSubDomains; preload", ()),
+        (f"max-age={2**64}; includeSubDomains; preload", ("header.parse.max_age.parse_int_error",)),
+        ("max-age=" + "9" * 5000 + "; includeSubDomains; preload", ("header.parse.max_age.parse_int_error",)),
+        ("max-age=" + "0" * 40 + f"{YEAR}; includeSubDomains; preload", ()),
     ],
 )
 def test_preload_problems(value: str, problems: tuple[str, ...]) -> None:
@@ -201,7 +239,55 @@ PRELOAD_POLICY = HstsPolicy(preload=True)
             ("header.parse.repeated.max_age",),
         ),
         (["includeSubDomains"], DEFAULT, False, "includeSubDomains", ("header.preloadable.max_age.missing",)),
-        ([""], DEFAULT, False, "(empty)", ("header.preloadable.max_age.missing",)),
+        (
+            [""],
+            DEFAULT,
+            False,
+            "(empty)",
+            ("header.preloadable.max_age.missing", "header.policy.include_sub_domains.missing"),
+        ),
+        # Several problems are all named, not only the first.
+        (
+            [""],
+            PRELOAD_POLICY,
+            False,
+            "(empty)",
+            (
+                "header.preloadable.max_age.missing",
+                "header.preloadable.include_sub_domains.missing",
+                "header.preloadable.preload.missing",
+            ),
+        ),
+        (
+            ["max-age=300; max-age=300"],
+            DEFAULT,
+            False,
+            None,
+            (
+                "header.parse.repeated.max_age",
+                "header.policy.max_age.below_minimum",
+                "header.policy.include_sub_domains.missing",
+            ),
+        ),
+        # A repeated preload under a preload policy passes; its twin, a repeated includeSubDomains, does not.
+        ([f"{PRELOADABLE}; preload"], PRELOAD_POLICY, True, None, ()),
+        (
+            [f"{PRELOADABLE}; includeSubDomains"],
+            PRELOAD_POLICY,
+            False,
+            None,
+            ("header.parse.repeated.include_sub_domains",),
+        ),
+        # A huge max-age meets any minimum; an eligible one up to 2^64 - 1, an ineligible one past it.
+        ([f"max-age={2**63}; includeSubDomains; preload"], PRELOAD_POLICY, True, None, ()),
+        (
+            [f"max-age={2**64}; includeSubDomains; preload"],
+            PRELOAD_POLICY,
+            False,
+            None,
+            ("header.parse.max_age.parse_int_error",),
+        ),
+        (["max-age=" + "9" * 5000 + "; includeSubDomains"], DEFAULT, True, None, ()),
     ],
 )
 def test_judge_hsts(

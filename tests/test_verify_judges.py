@@ -104,11 +104,35 @@ def test_edge_hsts_preload_and_quoted_max_age() -> None:
         (301, "http://a.example.com/", Status.FAIL),
         (301, "https://www.a.example.com/", Status.FAIL),
         (301, "https://a.example.com:8443/", Status.FAIL),
+        # A Location urllib cannot split (issue 18): a failed check, never an exception out of the judge.
+        (301, "http://[", Status.FAIL),
+        (301, "https://a.example.com:a/", Status.FAIL),
+        (301, "https://a.example.com:99999/", Status.FAIL),
+        (301, "https://a.example.com:\u00b2/", Status.FAIL),
+        (301, "https://a.example.com:" + "4" * 5000 + "/", Status.FAIL),
+        (301, "https://[::1/", Status.FAIL),
+        (301, "https://a.example.com\uff03@b.example/", Status.FAIL),
     ],
 )
 def test_https_redirect(status_code: int, location: str | None, status: Status) -> None:
     result = RedirectResult(True, status_code, location, "")
     assert judge_https_redirect(result, "a.example.com").status is status
+
+
+@pytest.mark.parametrize("location", ["http://[", "https://example.test:a", "https://a.example.com:70000/"])
+def test_an_unsplittable_location_fails_saying_so(location: str) -> None:
+    check = judge_https_redirect(RedirectResult(True, 301, location, ""), "a.example.com")
+
+    assert check.status is Status.FAIL
+    assert check.observed == f"HTTP 301 -> {location}"
+    assert "not a URL" in check.detail
+
+
+def test_its_twin_a_splittable_location_elsewhere_says_where() -> None:
+    check = judge_https_redirect(RedirectResult(True, 301, "https://example.test:8/", ""), "a.example.com")
+
+    assert check.status is Status.FAIL
+    assert check.detail == "redirects somewhere other than the same host over HTTPS"
 
 
 def test_https_redirect_unreachable_is_inconclusive() -> None:
