@@ -57,6 +57,7 @@ from .baseline import (
 )
 from .errors import InvalidInput
 from .inventory_file import Shown, read_document, shown
+from .pem import is_certificate_pem, is_key_pair, is_private_key_pem
 from .verify import Target, VerifyOptions
 
 __all__ = [
@@ -146,17 +147,26 @@ class _Files:
                 text = handle.read()
         except (OSError, UnicodeDecodeError):
             raise InvalidInput(field_name, path, "a readable PEM file") from None
-        from . import certs  # cryptography only when a PEM is named (import cost of a run without one)
-
-        try:
-            if kind == "key":
-                certs.load_private_key_pem(text)
-            else:
-                certs.load_pem_certificates(text, field_name=field_name)
-        except InvalidInput:
-            what = "a PEM private key file" if kind == "key" else "a PEM file holding at least one certificate"
-            raise InvalidInput(field_name, path, what) from None
+        # OpenSSL's word first (issue 17: cryptography stays out of the way to the first connection); when it does
+        # not take the text, cryptography's check, which says why. A key's contents are parsed with its
+        # certificate (_Resolver._verify_options).
+        if not (is_private_key_pem(text) if kind == "key" else is_certificate_pem(text)):
+            _check_pem(text, kind=kind, path=path, field_name=field_name)
         return text
+
+
+def _check_pem(text: str, *, kind: str, path: str, field_name: str) -> None:
+    """cryptography's rule for a PEM file (InvalidInput naming the field and the path, never the contents)."""
+    from . import certs
+
+    try:
+        if kind == "key":
+            certs.load_private_key_pem(text)
+        else:
+            certs.load_pem_certificates(text, field_name=field_name)
+    except InvalidInput:
+        what = "a PEM private key file" if kind == "key" else "a PEM file holding at least one certificate"
+        raise InvalidInput(field_name, path, what) from None
 
 
 def _parse(key: str, raw: object, field_name: str, base_dir: Path | None, files: _Files) -> Any:
@@ -286,14 +296,17 @@ class _Resolver:
         values = (*[None if pem is None else pem.path for pem in pems], get("zone_id"), get("api_url", DEFAULT_API_URL))
         if values not in self._options:
             origin_ca, origin_cert, edge_ca, client_cert, client_key = (None if p is None else p.text for p in pems)
-            if client_cert is not None and client_key is not None:  # once per pair, before anything is probed
+            # Once per pair, before anything is probed: OpenSSL loads them together, else cryptography says why.
+            if client_cert is not None and client_key is not None and not is_key_pair(client_cert, client_key):
                 cert_field, key_field = merged["client_cert"].field, merged["client_key"].field
+                key_path = pems[4].path if pems[4] else ""
+                _check_pem(client_key, kind="key", path=key_path, field_name=key_field)
                 from . import certs
 
                 try:
                     certs.check_key_pair(client_cert, client_key, cert_field=cert_field, key_field=key_field)
                 except InvalidInput as exc:  # the same rule, naming the file instead of the redacted key
-                    raise InvalidInput(key_field, pems[4].path if pems[4] else None, exc.allowed) from None
+                    raise InvalidInput(key_field, key_path or None, exc.allowed) from None
             self._options[values] = VerifyOptions(
                 origin_ca_pem=origin_ca,
                 origin_cert_pem=origin_cert,

@@ -16,7 +16,6 @@ import functools
 import os
 import socket
 import ssl
-import tempfile
 import threading
 import warnings
 from collections.abc import Iterator, Mapping, Sequence
@@ -271,6 +270,8 @@ def _pem_path(pem: bytes) -> Iterator[str]:
         finally:
             os.close(fd)
         return
+    import tempfile  # the fallback only (issue 17: not imported before the first connection)
+
     with tempfile.TemporaryDirectory(prefix="origin-tls-") as directory:
         path = os.path.join(directory, "client.pem")
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
