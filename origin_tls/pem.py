@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import re
 import ssl
 
@@ -43,8 +44,12 @@ def _blocks(text: str) -> list[tuple[bytes, bytes]]:
     return found
 
 
+@functools.lru_cache(maxsize=32)
 def is_certificate_pem(text: str) -> bool:
-    """At least one CERTIFICATE block, and OpenSSL parses every one of them."""
+    """At least one CERTIFICATE block, and OpenSSL parses every one of them.
+
+    Cached by text (certificates only, nothing secret): the inventory and ``verify`` both check a run's files, and
+    each check costs an OpenSSL context (~0.7 ms of CPU with OpenSSL 3)."""
     certificates = [der for label, der in _blocks(text) if label == b"CERTIFICATE"]
     if not certificates:
         return False
@@ -98,7 +103,7 @@ def is_key_pair(cert_pem: str, key_pem: str) -> bool:
     """OpenSSL loads the key with the first certificate of ``cert_pem`` (``SSL_CTX_check_private_key``: they
     belong together); the key is handed over in memory, as :func:`~origin_tls.tls_client.build_client_contexts`
     does for the probes."""
-    if not is_certificate_pem(cert_pem) or not is_private_key_pem(key_pem):
+    if not is_private_key_pem(key_pem):  # the certificate: OpenSSL loads it here
         return False
     try:
         build_client_contexts(cert_pem, key_pem, ())[PULL]

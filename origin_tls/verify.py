@@ -32,7 +32,7 @@ from .checks import CHECKS, PROBES, Plan
 from .errors import CloudflareError, InvalidInput
 from .pem import is_certificate_pem
 from .report import Check, Report, Status, TargetReport
-from .tls_client import build_client_contexts
+from .tls_client import ClientContexts
 from .tls_io import DEADLINE_REACHED, Deadline
 
 if TYPE_CHECKING:
@@ -114,16 +114,10 @@ def _validate_options(options: VerifyOptions) -> None:
         raise InvalidInput("client_cert", "<one of certificate/key>", "given together with client_key")
 
 
-@dataclass(frozen=True)
-class _Unparsed:
-    """A PEM OpenSSL took but cryptography cannot parse: the checks that need it are inconclusive, not guessed."""
-
-    field: str
-
-
 def _parsed_certificates(options: VerifyOptions) -> tuple[Any, Any]:
     """(trusted CAs, expected certificate) for the origin.certificate judge, parsed by cryptography (imported while
-    the probes waited); an :class:`_Unparsed` in place of one cryptography refuses."""
+    the probes waited); a :class:`_Failure` in place of one OpenSSL took but cryptography cannot parse: the check
+    is then inconclusive, not judged against the default roots."""
     from . import certs
 
     parsed: list[Any] = []
@@ -131,7 +125,8 @@ def _parsed_certificates(options: VerifyOptions) -> tuple[Any, Any]:
         try:
             parsed.append(None if pem is None else certs.load_pem_certificates(pem, field_name=name))
         except InvalidInput:
-            parsed.append(_Unparsed(name))
+            why = f"{name}: OpenSSL loads it, but cryptography cannot parse it to judge the certificate with"
+            parsed.append(_Failure(why, observed=f"unparseable {name}"))
     trusted, expected = parsed
     return trusted, expected[0] if isinstance(expected, tuple) else expected
 
@@ -161,7 +156,7 @@ def _resolve(
         if own.client_cert_pem is not None and own.client_key_pem is not None and target.origin is not None:
             pair = (own.client_cert_pem, own.client_key_pem)
             if pair not in identities:
-                identities[pair] = build_client_contexts(*pair, tuple(TlsVersion))
+                identities[pair] = ClientContexts(*pair)
             client = identities[pair]
         plans.append(
             Plan(
@@ -273,10 +268,9 @@ def _with_certificates(
     if id(options) not in parsed:
         parsed[id(options)] = _parsed_certificates(options)
     trusted, expected = parsed[id(options)]
-    unparsed = next((v for v in (trusted, expected) if isinstance(v, _Unparsed)), None)
+    unparsed = next((v for v in (trusted, expected) if isinstance(v, _Failure)), None)
     if unparsed is not None:
-        why = f"{unparsed.field}: OpenSSL loads it, but cryptography cannot parse it to judge the certificate with"
-        return plan, {**evidence, "origin.certificate": _Failure(why, observed=f"unparseable {unparsed.field}")}
+        return plan, {**evidence, "origin.certificate": unparsed}
     return replace(plan, trusted=trusted, expected_cert=expected), evidence
 
 

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import json
 import os
+import pickle
+import ssl
 import subprocess
 import sys
 from pathlib import Path
@@ -17,9 +19,10 @@ from typing import Any
 import pytest
 
 import origin_tls.certs
-from origin_tls.baseline import Baseline
+from origin_tls.baseline import Baseline, TlsVersion
 from origin_tls.errors import InvalidInput
 from origin_tls.report import Status
+from origin_tls.tls_client import PULL, ClientContexts
 from origin_tls.verify import Target, VerifyOptions, verify
 from tests.peers.pki import TestPki
 from tests.peers.tls_servers import client_auth_server, closed_port
@@ -121,3 +124,32 @@ def test_an_origin_ca_openssl_takes_but_cryptography_cannot_parse_leaves_the_cer
     assert check.observed == "unparseable origin_ca"
     # The twin: parsed, the same certificate from the same server passes against that CA
     assert judged["origin.certificate"].status is Status.PASS
+
+
+def test_the_client_identity_loads_the_pull_context_now_and_each_version_s_when_a_probe_asks(
+    pki: TestPki, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    loads: list[str] = []
+    real = ssl.SSLContext.load_cert_chain
+
+    def counted(self: ssl.SSLContext, *args: Any, **kwargs: Any) -> None:
+        loads.append("load")
+        real(self, *args, **kwargs)
+
+    monkeypatch.setattr(ssl.SSLContext, "load_cert_chain", counted)
+    client = pki.client()
+    contexts = ClientContexts(client.cert_pem, client.key_pem)
+    assert len(loads) == 1  # the pull context: proves the pair before any I/O
+    pinned = contexts[TlsVersion.TLS_1_2]
+    assert len(loads) == 2
+    assert contexts[TlsVersion.TLS_1_2] is pinned  # built once
+    assert pinned.maximum_version is ssl.TLSVersion.TLSv1_2
+    assert contexts[PULL] is contexts[PULL]
+    assert len(loads) == 2
+    # It holds a key: never shown, never pickled.
+    assert client.key_pem not in repr(contexts)
+    with pytest.raises(TypeError):
+        pickle.dumps(contexts)
+    # The twin: a key that is not the certificate's is refused at once, before any probe could ask.
+    with pytest.raises(InvalidInput):
+        ClientContexts(client.cert_pem, pki.rogue_client().key_pem)
