@@ -73,6 +73,7 @@ class Variant:
     label: str
     prober: bool = False
     extra: tuple[str, ...] = ()
+    tree: Path | None = None  # another checkout's origin_tls (--before); None: the tree under test
 
 
 PROBER = Variant("all-parallel prober", prober=True)
@@ -115,7 +116,7 @@ def _run_variant(
         env = child_env(Path(__file__).resolve().parents[1])
     else:
         argv = verify_command(bed, names, python=python, inventory=inventory, extra=variant.extra)
-        env = child_env(tree)
+        env = child_env(variant.tree or tree)
     with bed.origin_peak() as peak:
         run = run_child(argv, env=env, cwd=tree)
     if variant.prober:
@@ -304,6 +305,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--concurrency", default="", metavar="N,N", help="verify once per value (e.g. 64,128,256,512), not at defaults"
     )
     parser.add_argument("--source", action="store_true", help="leave origin_tls uncompiled (see compile_tree)")
+    parser.add_argument(
+        "--before",
+        type=Path,
+        metavar="DIR",
+        help="also run another checkout's verify at its defaults, interleaved (e.g. the commit before a change)",
+    )
     parser.add_argument("--hostnames-as-arguments", action="store_true", help="never use --inventory")
     parser.add_argument("--no-tcp-handshake", action="store_true", help="the relay adds no round trip for connect()")
     parser.add_argument("--json", type=Path, metavar="FILE", help="also write every figure as JSON")
@@ -321,6 +328,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     wanted = {int(n) for n in args.only.split(",")}
     cases = [c for c in CASES if c.hosts in wanted]
     variants = _variants(args.concurrency, args.verify_args)
+    if args.before is not None:
+        before = args.before.resolve()
+        label = f"verify of {before.name} (defaults)"
+        variants.insert(0, Variant(label, extra=tuple(args.verify_args.split()), tree=before))
+        if not args.source:
+            compile_tree(before, python=args.python)
     use_inventory = not args.hostnames_as_arguments and supports_inventory(tree, args.python)
     if not args.source:
         compile_tree(tree, python=args.python)
