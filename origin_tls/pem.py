@@ -44,12 +44,18 @@ def _blocks(text: str) -> list[tuple[bytes, bytes]]:
     return found
 
 
-@functools.lru_cache(maxsize=32)
 def is_certificate_pem(text: str) -> bool:
     """At least one CERTIFICATE block, and OpenSSL parses every one of them.
 
-    Cached by text (certificates only, nothing secret): the inventory and ``verify`` both check a run's files, and
-    each check costs an OpenSSL context (~0.7 ms of CPU with OpenSSL 3)."""
+    Cached by text (the inventory and ``verify`` both check a run's files, and each check costs an OpenSSL
+    context, ~0.7 ms of CPU with OpenSSL 3), except a text that also holds a private key (a certificate and its
+    key in one file): key material is never kept beyond its use."""
+    if "PRIVATE KEY" in text:
+        return _parses(text)
+    return _parses_cached(text)
+
+
+def _parses(text: str) -> bool:
     certificates = [der for label, der in _blocks(text) if label == b"CERTIFICATE"]
     if not certificates:
         return False
@@ -60,6 +66,9 @@ def is_certificate_pem(text: str) -> bool:
     except (ssl.SSLError, ValueError):
         return False
     return True
+
+
+_parses_cached = functools.lru_cache(maxsize=32)(_parses)
 
 
 def _pkcs8_algorithm_is(der: bytes, oid: bytes) -> bool:

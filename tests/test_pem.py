@@ -74,3 +74,17 @@ def test_a_certificate_and_its_key_are_a_pair_and_another_key_is_not(pki: TestPk
     assert not is_key_pair(client.cert_pem, rogue.key_pem)
     with pytest.raises(InvalidInput):
         certs.check_key_pair(client.cert_pem, rogue.key_pem, cert_field="c", key_field="k")
+
+
+def test_a_certificate_file_that_also_holds_its_key_is_checked_but_never_kept(pki: TestPki) -> None:
+    from origin_tls import pem
+
+    client = pki.client()
+    combined = client.cert_pem + client.key_pem
+    before = pem._parses_cached.cache_info().currsize
+    assert is_certificate_pem(combined)
+    assert pem._parses_cached.cache_info().currsize == before  # the key is not in the cache
+    # The twin: a certificate alone is cached (checked once per run for the inventory and verify both).
+    assert is_certificate_pem(client.cert_pem)
+    assert is_certificate_pem(client.cert_pem)
+    assert pem._parses_cached.cache_info().hits >= 1
