@@ -118,7 +118,8 @@ def _run_variant(
         argv = verify_command(bed, names, python=python, inventory=inventory, extra=variant.extra)
         env = child_env(variant.tree or tree)
     with bed.origin_peak() as peak:
-        run = run_child(argv, env=env, cwd=tree)
+        # cwd: `python -m` puts it first on sys.path, so it decides which origin_tls runs.
+        run = run_child(argv, env=env, cwd=variant.tree or tree)
     if variant.prober:
         if run.exit_code != 0:
             raise RunError(f"the prober did not see the bed's evidence: {run.stderr.decode()[-300:]}")
