@@ -153,3 +153,29 @@ def test_the_client_identity_loads_the_pull_context_now_and_each_version_s_when_
     # The twin: a key that is not the certificate's is refused at once, before any probe could ask.
     with pytest.raises(InvalidInput):
         ClientContexts(client.cert_pem, pki.rogue_client().key_pem)
+
+
+_TEARDOWN_PROBE = r"""
+import atexit, runpy, sys
+atexit.register(lambda: sys.stderr.write("interpreter teardown ran\n"))
+sys.argv = ["origin_tls", *sys.argv[1:]]
+runpy.run_module("origin_tls", run_name="__main__")
+"""
+
+
+def _teardown_run(*arguments: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    return subprocess.run(
+        [sys.executable, "-c", _TEARDOWN_PROBE, *arguments], capture_output=True, text=True, env=env, timeout=60
+    )
+
+
+def test_verify_leaves_without_tearing_the_interpreter_down_once_its_report_is_out(pki: TestPki) -> None:
+    run = _teardown_run(*_arguments(pki))
+    assert run.returncode == 3  # nothing reachable: inconclusive
+    assert json.loads(run.stdout)["ok"] is False  # the whole report arrived (flushed before leaving)
+    assert "interpreter teardown ran" not in run.stderr
+    # The twin: the sandbox's help leaves the ordinary way (its cleanup runs at exit), and the probe sees that.
+    other = _teardown_run("sandbox", "--help")
+    assert other.returncode == 0
+    assert "interpreter teardown ran" in other.stderr
