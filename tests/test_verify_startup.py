@@ -19,6 +19,7 @@ from typing import Any
 import pytest
 
 import origin_tls.certs
+from origin_tls import verify as verify_module
 from origin_tls.baseline import Baseline, TlsVersion
 from origin_tls.errors import InvalidInput
 from origin_tls.report import Status
@@ -179,3 +180,25 @@ def test_verify_leaves_without_tearing_the_interpreter_down_once_its_report_is_o
     other = _teardown_run("sandbox", "--help")
     assert other.returncode == 0
     assert "interpreter teardown ran" in other.stderr
+
+
+def test_a_target_s_probes_start_with_the_ones_that_take_a_request(
+    pki: TestPki, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Workers start one after another; the probes that need a handshake and a request (3 round trips) go first,
+    # so the ones started last (2 round trips) are not the last to answer.
+    submitted: list[str] = []
+    real = verify_module._run_all
+
+    def record(jobs: Any, **kwargs: Any) -> Any:
+        submitted.extend(name for _, name in jobs)
+        return real(jobs, **kwargs)
+
+    monkeypatch.setattr(verify_module, "_run_all", record)
+    client = pki.client()
+    nowhere = closed_port()
+    target = Target(HOST, edge=nowhere, edge_http=nowhere, origin=nowhere)
+    options = VerifyOptions(client_cert_pem=client.cert_pem, client_key_pem=client.key_pem, timeout=2.0)
+    verify([target], Baseline(), options)
+    assert submitted[:3] == ["edge.https", "origin.pull", "origin.pull_client"]
+    assert len(submitted) == 10  # the twin: all ten were submitted, the short ones after
