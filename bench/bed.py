@@ -19,6 +19,8 @@ import contextlib
 import re
 import socket
 import tempfile
+import threading
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
@@ -75,18 +77,29 @@ class _Role:
     status_reads: int = 0
     baseline_accepts: int = 0
 
-    def accepts(self) -> int:
-        """Connections this nginx accepted since :meth:`reset`, our own status requests left out."""
+    def _status(self) -> bytes:
         with socket.create_connection((self.status.host, self.status.port), timeout=5) as sock:
             sock.sendall(b"GET /status HTTP/1.0\r\nHost: status\r\n\r\n")
             answer = b""
             while chunk := sock.recv(4096):
                 answer += chunk
         self.status_reads += 1
+        return answer
+
+    def accepts(self) -> int:
+        """Connections this nginx accepted since :meth:`reset`, our own status requests left out."""
+        answer = self._status()
         match = re.search(rb"server accepts handled requests\s+(\d+)", answer)
         if match is None:
             raise RuntimeError(f"{self.name}: no stub_status in {answer[:200]!r}")
         return int(match.group(1)) - self.status_reads - self.baseline_accepts
+
+    def active(self) -> int:
+        """Connections open to this nginx right now, our own status request left out."""
+        match = re.search(rb"Active connections:\s+(\d+)", self._status())
+        if match is None:
+            raise RuntimeError(f"{self.name}: no 'Active connections' in its stub_status")
+        return int(match.group(1)) - 1
 
     def reset(self) -> None:
         self.baseline_accepts = 0
@@ -241,6 +254,32 @@ class Bed:
     def reset(self) -> None:
         for role in self._roles.values():
             role.reset()
+
+    @contextlib.contextmanager
+    def origin_peak(self, every: float = 0.005) -> Iterator[list[int]]:
+        """``with bed.origin_peak() as peak:`` then ``peak[0]``: the most connections open at once to the origin
+        while the block ran. Behind the relay, its exact count; on bare loopback, nginx's "Active connections"
+        sampled every ``every`` seconds (a sample: it can miss a peak between two reads, never invent one)."""
+        role = self._roles["origin"]
+        peak = [0]
+        if role.proxy is not None:
+            yield peak
+            role.proxy.wait_idle()
+            peak[0] = role.proxy.counts().peak_active
+            return
+        stop = threading.Event()
+
+        def sample() -> None:
+            while not stop.wait(every):
+                peak[0] = max(peak[0], role.active())
+
+        sampler = threading.Thread(target=sample, name="origin-peak", daemon=True)
+        sampler.start()
+        try:
+            yield peak
+        finally:
+            stop.set()
+            sampler.join()
 
     def counts(self) -> Counts:
         roles = self._roles

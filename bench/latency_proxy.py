@@ -13,7 +13,10 @@ What it models, per connection (``d`` = ``one_way_ms``):
   where it could only send them ``2d`` after calling ``connect()``. ``tcp_handshake=False`` turns this off;
 - end of stream (FIN) travels with the same delay, after the data before it.
 
-It counts the connections it accepted (``accepted``) and, per connection, the bytes the server sent back: a
+It counts the connections it accepted (``accepted``), the most open at once (``peak_active``), when the first
+one was accepted (``first_accept``, on ``time.perf_counter``'s clock: the bench's runner starts the child on the
+same clock, so the difference is the child's time to its first connection) and, per connection, the bytes the
+server sent back: a
 connection where the server sent at least ``FULL_HANDSHAKE_BYTES`` carried a certificate (a full handshake), one
 below that was refused at the ClientHello (an alert) or is plain HTTP.
 
@@ -51,6 +54,8 @@ class ProxyCounts:
     short: int  # closed connections whose server sent less (an alert, a refusal, a small HTTP answer)
     upstream_failed: int  # accepted, but the upstream could not be reached
     active: int  # connections still open
+    peak_active: int = 0  # the most open at once since the last reset
+    first_accept: float | None = None  # time.perf_counter() when the first connection since the reset was accepted
 
 
 class LatencyProxy:
@@ -67,7 +72,8 @@ class LatencyProxy:
         self._thread = threading.Thread(target=self._run, name=f"latency-proxy-{self.endpoint.port}", daemon=True)
         self._started = threading.Event()
         self._lock = threading.Lock()
-        self._accepted = self._full = self._short = self._failed = self._active = 0
+        self._accepted = self._full = self._short = self._failed = self._active = self._peak = 0
+        self._first_accept: float | None = None
 
     # -- counts
 
@@ -77,7 +83,9 @@ class LatencyProxy:
 
     def counts(self) -> ProxyCounts:
         with self._lock:
-            return ProxyCounts(self._accepted, self._full, self._short, self._failed, self._active)
+            return ProxyCounts(
+                self._accepted, self._full, self._short, self._failed, self._active, self._peak, self._first_accept
+            )
 
     def wait_idle(self, timeout: float = 10.0) -> bool:
         """Wait until every relayed connection has closed (their closes travel with the delay too)."""
@@ -92,7 +100,8 @@ class LatencyProxy:
         """Zero the counts, once the connections of before have closed (else their closes would count now)."""
         self.wait_idle()
         with self._lock:
-            self._accepted = self._full = self._short = self._failed = 0
+            self._accepted = self._full = self._short = self._failed = self._peak = 0
+            self._first_accept = None
 
     # -- lifecycle
 
@@ -137,9 +146,13 @@ class LatencyProxy:
     # -- relaying
 
     async def _handle(self, client_reader: asyncio.StreamReader, client_writer: asyncio.StreamWriter) -> None:
+        accepted_at = time.perf_counter()
         with self._lock:
             self._accepted += 1
             self._active += 1
+            self._peak = max(self._peak, self._active)
+            if self._first_accept is None:
+                self._first_accept = accepted_at
         try:
             server_reader, server_writer = await asyncio.wait_for(
                 asyncio.open_connection(self.upstream.host, self.upstream.port), _UPSTREAM_CONNECT_TIMEOUT

@@ -65,6 +65,7 @@ class ChildRun:
     user: float
     system: float
     max_rss_kib: int
+    started: float  # time.perf_counter() just before the spawn (the relay's first_accept is on the same clock)
     stdout: bytes = field(repr=False)
     stderr: bytes = field(repr=False)
 
@@ -108,6 +109,7 @@ def run_child(argv: Sequence[str], *, env: Mapping[str, str], cwd: Path, timeout
             user=usage.ru_utime,
             system=usage.ru_stime,
             max_rss_kib=usage.ru_maxrss,
+            started=started,
             stdout=out.read(),
             stderr=err.read(),
         )

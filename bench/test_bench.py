@@ -14,6 +14,7 @@ import shutil
 import socket
 import sys
 import threading
+import time
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
@@ -44,6 +45,7 @@ from bench.runner import (
     run_child,
     verify_command,
 )
+from bench.speed import prober_command
 from origin_tls.baseline import Endpoint
 from origin_tls.sandbox.state import ZoneState
 
@@ -96,11 +98,33 @@ def test_relay_counts_every_connection_and_chunks_in_flight_are_not_serialised(e
         assert proxy.counts().accepted == 0
 
 
+def test_relay_counts_the_most_connections_open_at_once_and_when_the_first_came(echo: Endpoint) -> None:
+    with LatencyProxy(echo, one_way_ms=1) as proxy:
+        before = time.perf_counter()
+        held = [socket.create_connection((proxy.endpoint.host, proxy.endpoint.port), timeout=5) for _ in range(3)]
+        for sock in held:  # an answer on each: the relay has accepted all three
+            sock.sendall(b"x\n")
+            assert sock.recv(16) == b"x\n"
+        for sock in held:
+            sock.close()
+        assert proxy.wait_idle()  # their closes travel with the delay too
+        measure(proxy.endpoint)  # one more, alone
+        assert proxy.wait_idle()
+        counts = proxy.counts()
+        assert counts.accepted == 4
+        assert counts.peak_active == 3  # not 4: the last one came after the three had closed
+        assert counts.first_accept is not None
+        assert before <= counts.first_accept <= time.perf_counter()
+        proxy.reset()
+        assert proxy.counts().peak_active == 0
+        assert proxy.counts().first_accept is None
+
+
 # -- the report check
 
 
 def _run(report: object, exit_code: int = 0) -> ChildRun:
-    return ChildRun(("x",), exit_code, 1.0, 1.0, 0.5, 0.5, 1024, json.dumps(report).encode(), b"")
+    return ChildRun(("x",), exit_code, 1.0, 1.0, 0.5, 0.5, 1024, 0.0, json.dumps(report).encode(), b"")
 
 
 def _report(names: list[str], **override: str) -> dict[str, object]:
@@ -203,6 +227,24 @@ def test_bed_serves_a_passing_report_and_counts_agree(tmp_path: Path) -> None:
         wrong = verify_command(bed, names[:1], python=sys.executable, inventory=None)
         wrong[wrong.index("--edge-ca") + 1] = str(bed.files.origin_ca)
         assert report_problems(run_child(wrong, env=child_env(ROOT), cwd=ROOT), names[:1])
+
+
+def test_the_all_parallel_prober_sees_the_beds_evidence_with_verify_s_connections(tmp_path: Path) -> None:
+    names = hostnames(2)
+    with Bed(tmp_path / "bed", one_way_ms=5) as bed:
+        with bed.origin_peak() as peak:
+            run = run_child(prober_command(bed, names, python=sys.executable), env=child_env(ROOT), cwd=ROOT)
+        assert run.exit_code == 0, run.stderr
+        counts = bed.counts()
+        assert counts.relay_agrees()
+        assert (counts.tls, counts.edge_http) == (2 * 9, 2)  # verify's count per target: 9 TLS + 1 plain HTTP
+        assert peak[0] >= 2  # its origin connections overlap (all started at once)
+        # The twin: against the wrong edge CA the prober refuses to be a figure.
+        wrong = prober_command(bed, names[:1], python=sys.executable)
+        wrong[wrong.index("--edge-ca") + 1] = str(bed.files.origin_ca)
+        refused = run_child(wrong, env=child_env(ROOT), cwd=ROOT)
+        assert refused.exit_code == 1
+        assert b"https" in refused.stderr
 
 
 def test_nothing_listens_after_the_relay_stops(echo: Endpoint) -> None:

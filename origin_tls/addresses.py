@@ -12,8 +12,6 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-import idna
-
 from .errors import InvalidInput
 from .numbers import ascii_int
 
@@ -65,6 +63,8 @@ def _a_label(label: str) -> str | None:
         if set(label) - _HOST_LABEL_CHARS or label.startswith("-") or label.endswith("-"):
             return None
         if label.startswith("xn--"):
+            import idna  # only for IDNA names (issue 17: ~2 ms before the first connection otherwise)
+
             try:  # an A-label must decode to a valid U-label (RFC 5891 section 5.4)
                 idna.ulabel(label)
             except (idna.IDNAError, UnicodeError):
@@ -73,6 +73,8 @@ def _a_label(label: str) -> str | None:
     punycode = "xn--" + label.encode("punycode").decode("ascii")  # RFC 3492; idna refuses long ones without saying
     if len(punycode) > MAX_LABEL_LENGTH:
         return punycode  # the caller refuses it for its length, the more useful message
+    import idna
+
     try:
         return idna.alabel(label).decode("ascii")  # IDNA 2008 (RFC 5891 section 4): validity checks, Punycode
     except (idna.IDNAError, UnicodeError):
@@ -110,6 +112,8 @@ def parse_hostname(value: object, *, field_name: str = "hostname", allow_wildcar
     if "*" in text:
         raise refused("with a wildcard only as the whole first label" if allow_wildcard else "not a wildcard")
     if not text.isascii():
+        import idna
+
         try:
             text = idna.uts46_remap(text, std3_rules=True, transitional=False)
         except (idna.IDNAError, UnicodeError):

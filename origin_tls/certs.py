@@ -37,6 +37,7 @@ from .keys import (
     load_private_key_pem,
     private_key_to_pem,
 )
+from .pem import MAX_PEM_FILE_BYTES
 
 __all__ = [
     "GLOBAL_AOP_CA_SPKI_SHA256",
@@ -76,7 +77,7 @@ __all__ = [
 
 
 #: A CA bundle larger than this is not a CA bundle; refusing it keeps a mistaken path from being read into memory.
-MAX_CA_FILE_BYTES = 1_048_576
+MAX_CA_FILE_BYTES = MAX_PEM_FILE_BYTES
 
 
 # --------------------------------------------------------------------------------------------------------------

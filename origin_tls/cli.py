@@ -102,7 +102,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="bounds each probe as a whole: connect, handshake, request and the whole answer (default 5)",
     )
     v.add_argument("--deadline", metavar="S", help="bounds the whole run; what is unfinished then is inconclusive")
-    v.add_argument("--concurrency", metavar="N", default=str(MAX_WORKERS), help="probes in flight (default 64)")
+    v.add_argument(
+        "--concurrency", metavar="N", default=str(MAX_WORKERS), help=f"probes in flight (default {MAX_WORKERS})"
+    )
     v.add_argument("--inventory", metavar="FILE", help="targets and their options from a YAML or JSON file")
     v.add_argument("--format", metavar="F", help="table (default), json, junit or prometheus")
     v.add_argument("--output", metavar="FILE", help="write the report to FILE, atomically, instead of stdout")

@@ -19,10 +19,9 @@
 from __future__ import annotations
 
 import contextlib
-import datetime as dt
+import functools
 import os
 import re
-import tempfile
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
@@ -41,7 +40,9 @@ __all__ = [
 #: The ``--format`` values.
 FORMATS: tuple[str, ...] = ("table", "json", "junit", "prometheus")
 #: XML 1.0 section 2.2 ``Char``: everything else (most C0 controls, surrogates, U+FFFE/U+FFFF) is unwritable.
-_NOT_XML = re.compile("[^\t\n\r\u0020-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+#: Compiled on first use: its ranges cost ~5 ms of CPU to compile, which a run that writes no JUnit (and every run
+#: before its first connection, issue 17) need not pay.
+_NOT_XML = "[^\t\n\r\u0020-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]"
 _MESSAGE_LENGTH = 500  # characters of a message attribute; the element's text has the whole finding
 _JUNIT_ELEMENT = {Status.FAIL: "failure", Status.INCONCLUSIVE: "error", Status.SKIPPED: "skipped"}
 #: Worst first: the status a hostname shows when it was verified more than once in a run.
@@ -53,7 +54,12 @@ _SEVERITY = (Status.FAIL, Status.INCONCLUSIVE, Status.PASS, Status.SKIPPED)
 
 
 def _xml(text: str) -> str:
-    return _NOT_XML.sub("\ufffd", text)
+    return _not_xml().sub("\ufffd", text)
+
+
+@functools.cache
+def _not_xml() -> re.Pattern[str]:
+    return re.compile(_NOT_XML)
 
 
 def _message(check: Check) -> str:
@@ -88,6 +94,8 @@ def render_junit(report: Report, *, timestamp: float | None = None, duration: fl
         root.set("time", f"{duration:.3f}")
     when = None
     if timestamp is not None:
+        import datetime as dt  # here, as ElementTree: only this format pays for it
+
         when = dt.datetime.fromtimestamp(timestamp, dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S")
     for index, target in enumerate(report.targets):
         suite = ET.SubElement(root, "testsuite", {"name": target.hostname, "id": str(index), **_counts(target.checks)})
@@ -234,6 +242,8 @@ def write_atomic(path: str, text: str) -> None:
     A reader sees either the previous file or the whole new one. On any error, Ctrl-C included, the temporary file
     is removed and ``path`` is left as it was.
     """
+    import tempfile  # only a run that writes --output pays for it (issue 17)
+
     directory = os.path.dirname(os.path.abspath(path))
     fd, temporary = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=".tmp", dir=directory)
     try:

@@ -10,8 +10,8 @@ How, and why this way:
   blocks and context managers, so whatever it holds (an ``--output`` temporary file, a temporary directory) is
   removed, and ``cli.main`` answers 130 with one line on stderr.
 - Probe threads cannot be interrupted: a thread blocked in ``recv`` on a silent peer wakes only at its own timeout,
-  and :class:`concurrent.futures.ThreadPoolExecutor` joins its workers both when its ``with`` block exits and at
-  interpreter exit (``threading._register_atexit``), so a hung worker would keep the process alive for up to
+  and the interpreter joins them at exit (``verify``'s workers are ordinary threads, as a thread pool's are), so a
+  hung worker would keep the process alive for up to
   ``--timeout`` (for ever against a peer that trickles, before issue 8). When :func:`handle_interrupts` runs as the
   program (``hard_exit``), the first signal also arms a daemon timer: if the process is still there
   :data:`GRACE_SECONDS` later, it writes the message and leaves with ``os._exit(130)``, abandoning the workers.

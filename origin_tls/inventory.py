@@ -58,6 +58,7 @@ from .baseline import (
 from .errors import InvalidInput
 from .inventory_file import Shown, read_bounded, read_document, shown
 from .numbers import ascii_int
+from .pem import MAX_PEM_FILE_BYTES, is_certificate_pem, is_key_pair, is_private_key_pem
 from .verify import Target, VerifyOptions
 
 __all__ = [
@@ -142,23 +143,30 @@ class _Files:
 
     @staticmethod
     def _load(path: str, kind: str, field_name: str) -> str:
-        from . import certs  # cryptography only when a PEM is named (import cost of a run without one)
-
         readable = parse_readable_file(path, field_name=field_name)
         # Bounded whatever the file's size (issue 18: a 61-byte inventory naming a 32 MiB file grew the heap 64 MiB).
-        text = read_bounded(readable, limit=certs.MAX_CA_FILE_BYTES, field_name=field_name, what="a readable PEM file")
+        text = read_bounded(readable, limit=MAX_PEM_FILE_BYTES, field_name=field_name, what="a readable PEM file")
+        # OpenSSL's word first (issue 17: cryptography stays out of the way to the first connection); when it does
+        # not take the text, cryptography's check, which says why. A key's contents are parsed with its
+        # certificate (_Resolver._verify_options). Text around a bundle's blocks (UTF-8 comments) stays: the
+        # contexts built from it drop it (tls_client.verifying_context, issue 18).
+        if not (is_private_key_pem(text) if kind == "key" else is_certificate_pem(text)):
+            _check_pem(text, kind=kind, path=path, field_name=field_name)
+        return text
 
-        try:
-            if kind == "key":
-                certs.load_private_key_pem(text)
-                return text
-            loaded = certs.load_pem_certificates(text, field_name=field_name)
-        except InvalidInput:
-            what = "a PEM private key file" if kind == "key" else "a PEM file holding at least one certificate"
-            raise InvalidInput(field_name, path, what) from None
-        # The certificates as PEM again, in file order, without what surrounded them: a bundle's comments may be
-        # UTF-8 (certifi's are), which OpenSSL's cadata refuses with a TypeError (found by tests/fuzz, issue 18).
-        return "".join(certs.certificate_to_pem(cert) for cert in loaded)
+
+def _check_pem(text: str, *, kind: str, path: str, field_name: str) -> None:
+    """cryptography's rule for a PEM file (InvalidInput naming the field and the path, never the contents)."""
+    from . import certs
+
+    try:
+        if kind == "key":
+            certs.load_private_key_pem(text)
+        else:
+            certs.load_pem_certificates(text, field_name=field_name)
+    except InvalidInput:
+        what = "a PEM private key file" if kind == "key" else "a PEM file holding at least one certificate"
+        raise InvalidInput(field_name, path, what) from None
 
 
 def _parse(key: str, raw: object, field_name: str, base_dir: Path | None, files: _Files) -> Any:
@@ -289,14 +297,17 @@ class _Resolver:
         values = (*[None if pem is None else pem.path for pem in pems], get("zone_id"), get("api_url", DEFAULT_API_URL))
         if values not in self._options:
             origin_ca, origin_cert, edge_ca, client_cert, client_key = (None if p is None else p.text for p in pems)
-            if client_cert is not None and client_key is not None:  # once per pair, before anything is probed
+            # Once per pair, before anything is probed: OpenSSL loads them together, else cryptography says why.
+            if client_cert is not None and client_key is not None and not is_key_pair(client_cert, client_key):
                 cert_field, key_field = merged["client_cert"].field, merged["client_key"].field
+                key_path = pems[4].path if pems[4] else ""
+                _check_pem(client_key, kind="key", path=key_path, field_name=key_field)
                 from . import certs
 
                 try:
                     certs.check_key_pair(client_cert, client_key, cert_field=cert_field, key_field=key_field)
                 except InvalidInput as exc:  # the same rule, naming the file instead of the redacted key
-                    raise InvalidInput(key_field, pems[4].path if pems[4] else None, exc.allowed) from None
+                    raise InvalidInput(key_field, key_path or None, exc.allowed) from None
                 from .tls_client import build_client_contexts
 
                 try:  # and OpenSSL's reading of them, which verify needs: here it can still name the files
@@ -304,7 +315,7 @@ class _Resolver:
                 except InvalidInput:  # e.g. a block after the key that cryptography skips and OpenSSL refuses
                     raise InvalidInput(
                         key_field,
-                        pems[4].path if pems[4] else None,
+                        key_path or None,
                         f"a private key OpenSSL loads together with the {cert_field} certificate",
                     ) from None
             self._options[values] = VerifyOptions(

@@ -17,7 +17,6 @@ import contextlib
 import functools
 import ssl
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from typing import TypeVar
 
@@ -98,6 +97,8 @@ def run_concurrently(fns: Sequence[Callable[[], T]], *, max_workers: int = DEFAU
     """Call every function in threads; results in the order of ``fns``. Exceptions propagate (probes raise none)."""
     if not fns:
         return []
+    from concurrent.futures import ThreadPoolExecutor  # here: verify has its own workers (issue 17)
+
     with ThreadPoolExecutor(max_workers=max(1, min(max_workers, len(fns))), thread_name_prefix="probe") as pool:
         futures = [pool.submit(fn) for fn in fns]
         return [future.result() for future in futures]

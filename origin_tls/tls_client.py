@@ -16,7 +16,6 @@ import functools
 import os
 import socket
 import ssl
-import tempfile
 import threading
 import warnings
 from collections.abc import Iterator, Mapping, Sequence
@@ -29,6 +28,7 @@ __all__ = [
     "CLIENT_AUTH_ALERTS",
     "LEGACY_CIPHERS",
     "PULL",
+    "ClientContexts",
     "ErrorKind",
     "alert_name",
     "build_client_contexts",
@@ -239,7 +239,7 @@ PULL = "pull"
 
 
 def build_client_contexts(
-    cert_pem: str, key_pem: str, versions: Sequence[TlsVersion]
+    cert_pem: str, key_pem: str, versions: Sequence[TlsVersion], *, pull: bool = True
 ) -> Mapping[TlsVersion | str, ssl.SSLContext]:
     """Unverifying contexts presenting the client certificate: :data:`PULL` (default versions) and one pinned to
     each of ``versions``. Built per run and never cached module-wide: they hold the private key.
@@ -249,9 +249,10 @@ def build_client_contexts(
     in a private temporary directory (0700, file 0600) is the only way to hand OpenSSL a key from memory through
     Python's ``ssl`` (``load_cert_chain`` takes paths only); it is removed as soon as the contexts are loaded.
 
-    Raises :class:`InvalidInput` (never quoting the PEM) when they do not load together.
+    Raises :class:`InvalidInput` (never quoting the PEM) when they do not load together. ``pull=False``: the
+    pinned ones only.
     """
-    contexts: dict[TlsVersion | str, ssl.SSLContext] = {PULL: _new_context(None, None)}
+    contexts: dict[TlsVersion | str, ssl.SSLContext] = {PULL: _new_context(None, None)} if pull else {}
     for version in versions:
         pinned = _SSL_VERSIONS[version]
         contexts[version] = _new_context(pinned, pinned)
@@ -268,6 +269,39 @@ def build_client_contexts(
     return contexts
 
 
+class ClientContexts(Mapping[TlsVersion | str, ssl.SSLContext]):
+    """A run's client identity as :func:`build_client_contexts` gives it, the pinned contexts built on first use.
+
+    The :data:`PULL` context is loaded at once (a certificate and key that do not belong together are bad input
+    before any I/O); each version's (~1 ms of CPU: OpenSSL parses the key again) when a probe first asks for it, so
+    that the main thread reaches the first connection sooner (issue 17). Holds the key: local to a run, never
+    shown, never cached beyond it.
+    """
+
+    def __init__(self, cert_pem: str, key_pem: str) -> None:
+        self._contexts = dict(build_client_contexts(cert_pem, key_pem, ()))
+        self._build = functools.partial(build_client_contexts, cert_pem, key_pem, pull=False)
+        self._lock = threading.Lock()
+
+    def __getitem__(self, key: TlsVersion | str) -> ssl.SSLContext:
+        with self._lock:
+            if key not in self._contexts and isinstance(key, TlsVersion):
+                self._contexts.update(self._build((key,)))
+            return self._contexts[key]
+
+    def __iter__(self) -> Iterator[TlsVersion | str]:
+        return iter((PULL, *TlsVersion))
+
+    def __len__(self) -> int:
+        return 1 + len(TlsVersion)
+
+    def __repr__(self) -> str:
+        return "ClientContexts(<client certificate and key, not shown>)"
+
+    def __reduce__(self) -> str | tuple[object, ...]:
+        raise TypeError("ClientContexts holds a private key: it is never pickled")
+
+
 @contextlib.contextmanager
 def _pem_path(pem: bytes) -> Iterator[str]:
     memfd_create = getattr(os, "memfd_create", None)
@@ -282,6 +316,8 @@ def _pem_path(pem: bytes) -> Iterator[str]:
         finally:
             os.close(fd)
         return
+    import tempfile  # the fallback only (issue 17: not imported before the first connection)
+
     with tempfile.TemporaryDirectory(prefix="origin-tls-") as directory:
         path = os.path.join(directory, "client.pem")
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)

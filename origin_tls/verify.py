@@ -16,13 +16,13 @@ where certificates are parsed (started in a background thread while the probes w
 
 from __future__ import annotations
 
-import concurrent.futures
 import contextlib
 import functools
+import queue
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
@@ -30,9 +30,10 @@ from . import probes
 from .baseline import DEFAULT_API_URL, Baseline, TlsVersion, parse_deadline, parse_timeout
 from .checks import CHECKS, PROBES, CheckSpec, Plan
 from .errors import CloudflareError, InvalidInput
+from .pem import is_certificate_pem
 from .report import Check, Report, Status, TargetReport
 from .targets import MAX_WORKERS, Target, VerifyOptions  # their own module (issue 17); users import them from here
-from .tls_client import build_client_contexts
+from .tls_client import ClientContexts
 from .tls_io import DEADLINE_REACHED, Deadline
 
 if TYPE_CHECKING:
@@ -53,23 +54,37 @@ __all__ = [
 NO_TOKEN = "no API token: set CLOUDFLARE_API_TOKEN (needs Zone Settings Read, SSL and Certificates Read)"  # noqa: S105
 
 
-def _validate_options(options: VerifyOptions) -> tuple[Any, Any]:
-    if options.origin_ca_pem is None and options.origin_cert_pem is None and options.edge_ca_pem is None:
-        trusted = expected = None
-    else:
-        from . import certs
+def _validate_options(options: VerifyOptions) -> None:
+    """Bad input before any I/O. OpenSSL's word on the PEMs (issue 17: no cryptography import before the first
+    connection); where OpenSSL does not take one, cryptography's check raises the message it always raised."""
+    for pem, name in (
+        (options.origin_ca_pem, "origin_ca"),
+        (options.origin_cert_pem, "origin_cert"),
+        (options.edge_ca_pem, "edge_ca"),
+    ):
+        if pem is not None and not is_certificate_pem(pem):
+            from . import certs
 
-        trusted = None
-        if options.origin_ca_pem is not None:
-            trusted = certs.load_pem_certificates(options.origin_ca_pem, field_name="origin_ca")
-        expected = None
-        if options.origin_cert_pem is not None:
-            expected = certs.load_pem_certificates(options.origin_cert_pem, field_name="origin_cert")[0]
-        if options.edge_ca_pem is not None:
-            certs.load_pem_certificates(options.edge_ca_pem, field_name="edge_ca")
+            certs.load_pem_certificates(pem, field_name=name)
     if (options.client_cert_pem is None) != (options.client_key_pem is None):
         raise InvalidInput("client_cert", "<one of certificate/key>", "given together with client_key")
-    return trusted, expected
+
+
+def _parsed_certificates(options: VerifyOptions) -> tuple[Any, Any]:
+    """(trusted CAs, expected certificate) for the origin.certificate judge, parsed by cryptography (imported while
+    the probes waited); a :class:`_Failure` in place of one OpenSSL took but cryptography cannot parse: the check
+    is then inconclusive, not judged against the default roots."""
+    from . import certs
+
+    parsed: list[Any] = []
+    for pem, name in ((options.origin_ca_pem, "origin_ca"), (options.origin_cert_pem, "origin_cert")):
+        try:
+            parsed.append(None if pem is None else certs.load_pem_certificates(pem, field_name=name))
+        except InvalidInput:
+            why = f"{name}: OpenSSL loads it, but cryptography cannot parse it to judge the certificate with"
+            parsed.append(_Failure(why, observed=f"unparseable {name}"))
+    trusted, expected = parsed
+    return trusted, expected[0] if isinstance(expected, tuple) else expected
 
 
 def _resolve(
@@ -82,7 +97,7 @@ def _resolve(
         parse_deadline(options.deadline, field_name="deadline")
     if isinstance(options.concurrency, bool) or not isinstance(options.concurrency, int) or options.concurrency < 1:
         raise InvalidInput("concurrency", options.concurrency, "a whole number of at least 1")
-    checked: dict[int, tuple[Any, Any]] = {}  # by identity: a fleet shares a few option sets between many targets
+    checked: set[int] = set()  # by identity: a fleet shares a few option sets between many targets
     # One client identity per distinct (certificate, key) for the whole run: loaded here, before any I/O, so a
     # certificate and key that do not belong together are bad input with nothing probed. Local to this run: the
     # contexts hold the key and are never cached beyond it.
@@ -91,13 +106,13 @@ def _resolve(
     for index, target in enumerate(targets):
         own = target.options or options
         if id(own) not in checked:
-            checked[id(own)] = _validate_options(own)
-        trusted, expected = checked[id(own)]
+            _validate_options(own)
+            checked.add(id(own))
         client = None
         if own.client_cert_pem is not None and own.client_key_pem is not None and target.origin is not None:
             pair = (own.client_cert_pem, own.client_key_pem)
             if pair not in identities:
-                identities[pair] = build_client_contexts(*pair, tuple(TlsVersion))
+                identities[pair] = ClientContexts(*pair)
             client = identities[pair]
         plans.append(
             Plan(
@@ -105,8 +120,8 @@ def _resolve(
                 target,
                 target.baseline or baseline,
                 own,
-                trusted,
-                expected,
+                None,  # trusted and expected_cert: parsed while the probes run (_with_certificates)
+                None,
                 timeout=options.timeout,
                 run_deadline=run_deadline,
                 client=client,
@@ -116,7 +131,8 @@ def _resolve(
 
 
 def _import_certs_in_background() -> None:
-    # cryptography costs ~100 ms to import; the judges need it only after the probes, which wait on the network.
+    # cryptography costs 25-40 ms of CPU to import; the judges need it only after the probes, which wait on the
+    # network. Started once the probes are (issue 17): before, it competed with their start for the GIL.
     def load() -> None:
         from . import certs  # noqa: F401
 
@@ -145,8 +161,7 @@ def verify(
     started = time.monotonic()
     run_deadline = Deadline(started + options.deadline, DEADLINE_REACHED) if options.deadline is not None else None
     plans = _resolve(targets, baseline, options, run_deadline)
-    if any(plan.target.origin is not None for plan in plans):
-        _import_certs_in_background()
+    needs_certs = any(p.target.origin is not None or p.options.client_cert_pem is not None for p in plans)
     jobs: dict[tuple[str, str], _Job] = {}
     for plan in plans:
         for probe in PROBES:
@@ -172,7 +187,13 @@ def verify(
 
     outcomes: dict[tuple[str, str], Any] = {}
     try:
-        outcomes = _run_all(jobs, max_workers=options.concurrency, run_deadline=run_deadline, finished=finished)
+        outcomes = _run_all(
+            jobs,
+            max_workers=options.concurrency,
+            run_deadline=run_deadline,
+            finished=finished,
+            started=_import_certs_in_background if needs_certs else None,
+        )
     finally:
         zone_facts = finish_zones(outcomes)  # also closes the API clients
     if progress is not None and done_targets < len(plans):
@@ -182,13 +203,31 @@ def verify(
         if key in by_target:
             by_target[key][name] = value
     reports = []
+    certificates: dict[int, tuple[Any, Any]] = {}  # by option set's identity, as in _resolve
     for plan in plans:
         evidence = by_target[plan.key]
         zone = zone_facts.get((plan.options.api_url, plan.options.zone_id or ""))
         if zone is not None:
             evidence["zone"] = zone
-        reports.append(_judge_target(plan, evidence))
+        reports.append(_judge_target(*_with_certificates(plan, evidence, certificates)))
     return Report(tuple(reports))
+
+
+def _with_certificates(
+    plan: Plan, evidence: dict[str, Any], parsed: dict[int, tuple[Any, Any]]
+) -> tuple[Plan, dict[str, Any]]:
+    """The plan with its --origin-ca/--origin-cert parsed for the judge (once per option set); one cryptography
+    cannot parse makes origin.certificate inconclusive rather than judged against the default roots."""
+    options = plan.options
+    if options.origin_ca_pem is None and options.origin_cert_pem is None:
+        return plan, evidence
+    if id(options) not in parsed:
+        parsed[id(options)] = _parsed_certificates(options)
+    trusted, expected = parsed[id(options)]
+    unparsed = next((v for v in (trusted, expected) if isinstance(v, _Failure)), None)
+    if unparsed is not None:
+        return plan, {**evidence, "origin.certificate": unparsed}
+    return replace(plan, trusted=trusted, expected_cert=expected), evidence
 
 
 def _zone_reads(
@@ -347,43 +386,66 @@ def _run_all(
     max_workers: int,
     run_deadline: Deadline | None,
     finished: Callable[[_Job], None],
+    started: Callable[[], None] | None = None,
 ) -> dict[tuple[str, str], Any]:
     """Run every job, at most ``max_workers`` at once; each job's evidence under (job key's first part, name).
 
     A job that raises becomes a ``_Failure`` for each evidence it yields; one not started or not finished by the
-    run's deadline becomes "deadline reached" (the pool is then left to wind down without waiting: every probe is
-    bounded by the same deadline, so its threads end right after).
+    run's deadline becomes "deadline reached" (the workers are then left to wind down without waiting: every probe
+    is bounded by the same deadline, so they end right after). ``started`` is called once the workers are (work
+    for this thread while the probes wait on the network).
+
+    Workers take the jobs in order from one shared iterator and hand results back through a queue: the few lines
+    ``concurrent.futures`` would take, without its import (logging and all, ~5 ms of CPU before the first
+    connection: issue 17). Not daemons: as a pool's threads, they are joined at interpreter exit
+    (``origin_tls.interrupts`` leaves without them on Ctrl-C).
     """
     results: dict[tuple[str, str], Any] = {}
     if not jobs:
         return results
+    pending = iter(list(jobs.items()))
+    take = threading.Lock()
+    stop = threading.Event()
+    done: queue.SimpleQueue[tuple[tuple[str, str], Mapping[str, Any] | None, BaseException | None]]
+    done = queue.SimpleQueue()
 
-    def guarded(job: _Job) -> Mapping[str, Any]:
-        if run_deadline is not None and run_deadline.passed:
-            return dict.fromkeys(job.yields, _NOT_RUN)
-        return job.run()
+    def work() -> None:
+        while not stop.is_set():
+            with take:
+                item = next(pending, None)
+            if item is None:
+                return
+            key, job = item
+            if run_deadline is not None and run_deadline.passed:
+                done.put((key, dict.fromkeys(job.yields, _NOT_RUN), None))
+                continue
+            try:
+                done.put((key, job.run(), None))
+            except BaseException as exc:  # recorded as data below, judged inconclusive
+                done.put((key, None, exc))
 
-    pool = concurrent.futures.ThreadPoolExecutor(max_workers=min(max_workers, len(jobs)), thread_name_prefix="probe")
+    for index in range(min(max_workers, len(jobs))):
+        threading.Thread(target=work, name=f"probe_{index}").start()
     try:
-        futures = {pool.submit(guarded, job): key for key, job in jobs.items()}
-        wait = None if run_deadline is None else max(0.0, run_deadline.at - time.monotonic()) + _DEADLINE_GRACE
-        try:
-            for future in concurrent.futures.as_completed(futures, timeout=wait):
-                key = futures[future]
-                job = jobs[key]
-                try:
-                    produced = future.result()
-                    results.update(((key[0], name), produced[name]) for name in job.yields)
-                except Exception as exc:  # recorded as data, judged inconclusive
-                    results.update(((key[0], name), _Failure(_describe(exc))) for name in job.yields)
-                finished(job)
-        except concurrent.futures.TimeoutError:
-            for key, job in jobs.items():
-                for name in job.yields:
-                    results.setdefault((key[0], name), _NOT_RUN)
-    except BaseException:
-        # Ctrl-C / SIGTERM: never wait for probes still in flight (each would hold the exit up to its timeout).
-        pool.shutdown(wait=False, cancel_futures=True)
-        raise
-    pool.shutdown(wait=run_deadline is None, cancel_futures=True)
+        if started is not None:
+            started()
+        until = None if run_deadline is None else run_deadline.at + _DEADLINE_GRACE
+        for _ in range(len(jobs)):
+            wait = None if until is None else max(0.0, until - time.monotonic())
+            key, produced, error = done.get(timeout=wait)
+            job = jobs[key]
+            if produced is not None:
+                results.update(((key[0], name), produced[name]) for name in job.yields)
+            else:
+                failure = _Failure(_describe(error) if error is not None else "no evidence")
+                results.update(((key[0], name), failure) for name in job.yields)
+            finished(job)
+    except queue.Empty:
+        for key, job in jobs.items():
+            for name in job.yields:
+                results.setdefault((key[0], name), _NOT_RUN)
+    finally:
+        # Done, out of time, or Ctrl-C / SIGTERM: no job not yet started starts, and nothing waits for the ones in
+        # flight (each would hold the exit up to its timeout).
+        stop.set()
     return results
