@@ -58,7 +58,7 @@ from .baseline import (
 from .errors import InvalidInput
 from .inventory_file import Shown, read_bounded, read_document, shown
 from .numbers import ascii_int
-from .pem import MAX_PEM_FILE_BYTES, is_certificate_pem, is_key_pair, is_private_key_pem
+from .pem import MAX_PEM_FILE_BYTES, certificate_blocks, is_certificate_pem, is_key_pair, is_private_key_pem
 from .verify import Target, VerifyOptions
 
 __all__ = [
@@ -148,11 +148,20 @@ class _Files:
         text = read_bounded(readable, limit=MAX_PEM_FILE_BYTES, field_name=field_name, what="a readable PEM file")
         # OpenSSL's word first (issue 17: cryptography stays out of the way to the first connection); when it does
         # not take the text, cryptography's check, which says why. A key's contents are parsed with its
-        # certificate (_Resolver._verify_options). Text around a bundle's blocks (UTF-8 comments) stays: the
-        # contexts built from it drop it (tls_client.verifying_context, issue 18).
-        if not (is_private_key_pem(text) if kind == "key" else is_certificate_pem(text)):
-            _check_pem(text, kind=kind, path=path, field_name=field_name)
-        return text
+        # certificate (_Resolver._verify_options).
+        if kind == "key":
+            if not is_private_key_pem(text):
+                _check_pem(text, kind=kind, path=path, field_name=field_name)
+            return text
+        # A bundle is kept as its certificates, in file order, without what surrounds them: its comments may be UTF-8
+        # (certifi's are), which OpenSSL's cadata refuses with a TypeError (found by tests/fuzz, issue 18).
+        if is_certificate_pem(text):
+            return certificate_blocks(text)
+        _check_pem(text, kind=kind, path=path, field_name=field_name)
+        from . import certs  # cryptography reads it where OpenSSL did not: its own reading, armoured again
+
+        loaded = certs.load_pem_certificates(text, field_name=field_name)
+        return "".join(certs.certificate_to_pem(cert) for cert in loaded)
 
 
 def _check_pem(text: str, *, kind: str, path: str, field_name: str) -> None:

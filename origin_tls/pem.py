@@ -22,12 +22,13 @@ import ssl
 
 from .tls_client import PULL, build_client_contexts
 
-__all__ = ["MAX_PEM_FILE_BYTES", "is_certificate_pem", "is_key_pair", "is_private_key_pem"]
+__all__ = ["MAX_PEM_FILE_BYTES", "certificate_blocks", "is_certificate_pem", "is_key_pair", "is_private_key_pem"]
 
 #: The most a PEM file (a CA bundle, a certificate, a key) may hold: far above any real bundle (certifi's is about
 #: 300 KB), and every file read stops there (issue 18).
 MAX_PEM_FILE_BYTES = 1_048_576
 
+_CERTIFICATE_TEXT = re.compile(r"-----BEGIN CERTIFICATE-----\r?\n.*?-----END CERTIFICATE-----", re.DOTALL)
 _BLOCK = re.compile(rb"-----BEGIN ([A-Z0-9 ]+)-----\r?\n(.*?)-----END \1-----", re.DOTALL)
 #: DER of the AlgorithmIdentifier OIDs of a PKCS#8 key (RFC 5208) that :func:`load_private_key_pem` accepts:
 #: rsaEncryption 1.2.840.113549.1.1.1 (RFC 8017) and id-ecPublicKey 1.2.840.10045.2.1 (RFC 5480).
@@ -46,6 +47,12 @@ def _blocks(text: str) -> list[tuple[bytes, bytes]]:
         except (binascii.Error, ValueError):
             return []
     return found
+
+
+def certificate_blocks(text: str) -> str:
+    """The CERTIFICATE blocks of ``text`` as written, in order, each ending a line: what OpenSSL's cadata reads,
+    without the text around them (a bundle's comments, which may be UTF-8)."""
+    return "".join(f"{block}\n" for block in _CERTIFICATE_TEXT.findall(text))
 
 
 def is_certificate_pem(text: str) -> bool:

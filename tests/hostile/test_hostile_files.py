@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from origin_tls import certs, inventory_file
+from origin_tls import certs, inventory, inventory_file
 from origin_tls.baseline import parse_endpoint, parse_hsts_max_age, parse_timeout
 from origin_tls.cli import main
 from origin_tls.errors import InvalidInput
@@ -162,9 +162,9 @@ def test_a_pem_file_at_the_bound_is_read(tmp_path: Path, ca_pem: str, monkeypatc
     pem = tmp_path / "ca.pem"
     pem.write_text(ca_pem)
     path = write(tmp_path, "targets: [{hostname: app.example.com, edge_ca: ca.pem}]")
-    monkeypatch.setattr(certs, "MAX_CA_FILE_BYTES", pem.stat().st_size)
+    monkeypatch.setattr(inventory, "MAX_PEM_FILE_BYTES", pem.stat().st_size)
     assert load_inventory(path, defaults={})[0].options is not None  # the twin: exactly at the bound, read
-    monkeypatch.setattr(certs, "MAX_CA_FILE_BYTES", pem.stat().st_size - 1)
+    monkeypatch.setattr(inventory, "MAX_PEM_FILE_BYTES", pem.stat().st_size - 1)
     with pytest.raises(InvalidInput, match="must be a file of at most"):
         load_inventory(path, defaults={})
 
