@@ -273,12 +273,7 @@ class _Handler(LoopbackHandler):
             self.send_header("Strict-Transport-Security", settings.hsts)
         if settings.nosniff:
             self.send_header("X-Content-Type-Options", "nosniff")
-        self.send_header("Content-Length", str(len(content)))
-        self.send_header("Connection", "close")
-        self.end_headers()
-        if self.command != "HEAD":
-            self.wfile.write(content)
-        self.close_connection = True
+        self.end_closing(content)
 
 
 class Edge(LoopbackService):

@@ -328,12 +328,7 @@ class _PyHandler(LoopbackHandler):
             status, body = 400, b"400 No required SSL certificate was sent\n"
         self.send_response(status)
         self.send_header("Content-Type", "text/plain")
-        self.send_header("Content-Length", str(len(body)))
-        self.send_header("Connection", "close")
-        self.end_headers()
-        if self.command != "HEAD":
-            self.wfile.write(body)
-        self.close_connection = True
+        self.end_closing(body)
 
     do_HEAD = do_GET
     do_POST = do_GET

@@ -105,12 +105,7 @@ class _Handler(LoopbackHandler):
                 content_type = "text/html"
         self.send_response(status)
         self.send_header("Content-Type", content_type)
-        self.send_header("Content-Length", str(len(body)))
-        self.send_header("Connection", "close")
-        self.end_headers()
-        if self.command != "HEAD":
-            self.wfile.write(body)
-        self.close_connection = True
+        self.end_closing(body)
 
     do_HEAD = do_GET
     do_POST = do_GET

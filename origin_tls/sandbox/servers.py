@@ -66,6 +66,16 @@ class LoopbackHandler(http.server.BaseHTTPRequestHandler):
             self.request = self.server.tls_context().wrap_socket(self.request, server_side=True)
         super().setup()
 
+    def end_closing(self, body: bytes) -> None:
+        """End an answer whose status and other headers are sent: ``Content-Length``, ``Connection: close``, the
+        body (not for ``HEAD``); the connection is closed after it."""
+        self.send_header("Content-Length", str(len(body)))
+        self.send_header("Connection", "close")
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(body)
+        self.close_connection = True
+
     def log_message(self, format: str, *args: Any) -> None:
         pass
 
