@@ -25,7 +25,7 @@ from ..cloudflare import CloudflareClient
 from ..errors import InvalidInput, OriginTlsError
 from . import verification as _verification
 from ._common import CloudflareAccess, check_fields, has_unknowns, optional_api_url
-from .pull_proof import _settle
+from ._proof import parse_settle
 from .verification import parse_probe_hostnames
 
 __all__ = ["AopActivation", "AopActivationProvider", "NotActivated"]
@@ -48,7 +48,7 @@ _PARSERS: dict[str, Any] = {
     "certificate_id": _certificate_id,
     "hostnames": _optional_hostnames,
     "api_url": optional_api_url,
-    "settle_seconds": _settle,
+    "settle_seconds": parse_settle,
 }
 _FIELDS = tuple(_PARSERS)
 

@@ -17,33 +17,31 @@ proven and the zone must not be switched. A network error is no evidence either:
 
 from __future__ import annotations
 
-import hashlib
-import time
-import uuid
 from collections.abc import Mapping
 from typing import Any
 
 import pulumi
 import pulumi.dynamic as dyn
 
-from ..baseline import DEFAULT_TIMEOUT, Endpoint, parse_endpoint, parse_timeout
+from ..baseline import DEFAULT_TIMEOUT, Endpoint, parse_endpoint
 from ..errors import InvalidInput, OriginTlsError
 from ..pq import PqOutcome, PqResult, probe_pq_key_agreement
 from . import verification as _verification
-from ._common import check_fields, has_unknowns, inputs_of
+from ._proof import (
+    PROOF_INPUT_FIELDS,
+    ProofProvider,
+    parse_settle,
+    parse_timeout_or_default,
+    pem_parser,
+    proof_props,
+    retry_within,
+    with_secret_outputs,
+)
 from .verification import DEFAULT_SETTLE_SECONDS
 
 __all__ = ["PQ_PROOF_INPUT_FIELDS", "OriginPqProof", "OriginPqProofProvider", "PqNotProven"]
 
-PQ_PROOF_INPUT_FIELDS: tuple[str, ...] = (
-    "hostnames",
-    "origin",
-    "client_cert_pem",
-    "client_key_pem",
-    "timeout",
-    "settle_seconds",
-)
-_SECRET_OUTPUTS: tuple[str, ...] = ("client_key_pem",)
+PQ_PROOF_INPUT_FIELDS: tuple[str, ...] = PROOF_INPUT_FIELDS
 
 
 def _origin(value: object) -> Endpoint:
@@ -52,32 +50,13 @@ def _origin(value: object) -> Endpoint:
     return parse_endpoint(value, field_name="origin", default_port=443)
 
 
-def _optional_pem(field_name: str, marker: str) -> Any:
-    def parse(value: object) -> str | None:
-        if value is None:
-            return None
-        if not isinstance(value, str) or marker not in value:
-            raise InvalidInput(field_name, "<redacted>", f"a PEM {marker.strip('-').lower()}")
-        return value
-
-    return parse
-
-
-def _settle(value: object) -> float:
-    if value is None:
-        return DEFAULT_SETTLE_SECONDS
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= float(value) <= 1800:
-        raise InvalidInput("settle_seconds", value, "a number of seconds from 0 to 1800")
-    return float(value)
-
-
 _PARSERS: dict[str, Any] = {
     "hostnames": _verification.parse_probe_hostnames,
     "origin": _origin,
-    "client_cert_pem": _optional_pem("client_cert_pem", "CERTIFICATE-----"),
-    "client_key_pem": _optional_pem("client_key_pem", "PRIVATE KEY-----"),
-    "timeout": lambda v: parse_timeout(DEFAULT_TIMEOUT if v is None else v),
-    "settle_seconds": _settle,
+    "client_cert_pem": pem_parser("client_cert_pem", "CERTIFICATE-----", optional=True),
+    "client_key_pem": pem_parser("client_key_pem", "PRIVATE KEY-----", optional=True),
+    "timeout": parse_timeout_or_default,
+    "settle_seconds": parse_settle,
 }
 
 
@@ -85,84 +64,42 @@ class PqNotProven(OriginTlsError):
     """The origin did not negotiate X25519MLKEM768 within the settle time: ``pqh`` was not set."""
 
 
-def _fingerprint(cert_pem: str | None) -> str | None:
-    return None if cert_pem is None else hashlib.sha256(cert_pem.strip().encode("ascii", "replace")).hexdigest()
-
-
 def _words(result: PqResult) -> str:
     group = f", selected {result.group}" if result.group else ""
     return f"{result.outcome.value}{group}: {result.detail}"
 
 
-class OriginPqProofProvider(dyn.ResourceProvider):
+class OriginPqProofProvider(ProofProvider):
     """Stateless between calls (thread-safe); no credentials."""
+
+    parsers = _PARSERS
 
     def prove(self, props: Mapping[str, Any]) -> dict[str, Any]:
         """Probe every hostname until each negotiates X25519MLKEM768 or the settle time is spent."""
-        spec = {name: parser(props.get(name)) for name, parser in _PARSERS.items()}
+        spec = self.spec(props)
         if (spec["client_cert_pem"] is None) != (spec["client_key_pem"] is None):
             raise InvalidInput("client_key_pem", "<redacted>", "given together with client_cert_pem")
         origin: Endpoint = spec["origin"]
-        outs = {k: v for k, v in inputs_of(props, PQ_PROOF_INPUT_FIELDS).items() if k != "client_key_pem"}
-        outs["certificate_sha256"] = _fingerprint(spec["client_cert_pem"])
-        deadline = time.monotonic() + spec["settle_seconds"]
-        while True:
-            results: dict[str, PqResult] = {
-                host: probe_pq_key_agreement(
-                    origin,
-                    host,
-                    timeout=spec["timeout"],
-                    client_cert_pem=spec["client_cert_pem"],
-                    client_key_pem=spec["client_key_pem"],
-                )
-                for host in spec["hostnames"]
+        outs = self.echoed(props, spec["client_cert_pem"])
+
+        results, missing = retry_within(spec, probe_pq_key_agreement, lambda r: r.outcome is not PqOutcome.NEGOTIATED)
+        if not missing:
+            return {
+                **outs,
+                "proven": True,
+                "groups": {h: r.group for h, r in results.items()},
+                "detail": "the origin negotiated X25519MLKEM768 ("
+                + "; ".join(f"{h}: {r.detail}" for h, r in results.items())
+                + ")",
             }
-            missing = {h: r for h, r in results.items() if r.outcome is not PqOutcome.NEGOTIATED}
-            if not missing:
-                return {
-                    **outs,
-                    "proven": True,
-                    "groups": {h: r.group for h, r in results.items()},
-                    "detail": "the origin negotiated X25519MLKEM768 ("
-                    + "; ".join(f"{h}: {r.detail}" for h, r in results.items())
-                    + ")",
-                }
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                raise PqNotProven(
-                    f"the origin {origin} does not negotiate X25519MLKEM768 when offered only it (Cloudflare's "
-                    "handshake under the pqh compliance mode): "
-                    + "; ".join(f"{h}: {_words(r)}" for h, r in missing.items())
-                    + ". Nothing was changed at Cloudflare: origin_tls_compliance_modes was not set to pqh, so "
-                    "pulls go on as before. Give the origin a TLS library with ML-KEM (OpenSSL 3.5+, BoringSSL, "
-                    "AWS-LC, Go 1.24+), or keep post_quantum = 'auto'."
-                )
-            time.sleep(min(_verification.RETRY_INTERVAL, remaining))
-
-    # -- engine calls
-
-    def check(self, olds: dict[str, Any], news: dict[str, Any]) -> dyn.CheckResult:
-        return check_fields(_PARSERS, news)
-
-    def diff(self, id_: str, olds: dict[str, Any], news: dict[str, Any]) -> dyn.DiffResult:
-        if has_unknowns(inputs_of(news, PQ_PROOF_INPUT_FIELDS)):
-            return dyn.DiffResult(changes=True, replaces=[], delete_before_replace=False)
-        cert = news.get("client_cert_pem")
-        changed = olds.get("certificate_sha256") != _fingerprint(cert if isinstance(cert, str) else None)
-        changed = changed or any(olds.get(k) != news.get(k) for k in ("hostnames", "origin"))
-        return dyn.DiffResult(changes=changed, replaces=[], delete_before_replace=False)
-
-    def create(self, props: dict[str, Any]) -> dyn.CreateResult:
-        return dyn.CreateResult(id_=uuid.uuid4().hex, outs=self.prove(props))
-
-    def update(self, id_: str, olds: dict[str, Any], news: dict[str, Any]) -> dyn.UpdateResult:
-        return dyn.UpdateResult(outs=self.prove(news))
-
-    def read(self, id_: str, props: dict[str, Any]) -> dyn.ReadResult:
-        return dyn.ReadResult(id_, {k: v for k, v in props.items() if k != "__provider"})
-
-    def delete(self, id_: str, props: dict[str, Any]) -> None:
-        """An observation: nothing to remove."""
+        raise PqNotProven(
+            f"the origin {origin} does not negotiate X25519MLKEM768 when offered only it (Cloudflare's "
+            "handshake under the pqh compliance mode): "
+            + "; ".join(f"{h}: {_words(r)}" for h, r in missing.items())
+            + ". Nothing was changed at Cloudflare: origin_tls_compliance_modes was not set to pqh, so "
+            "pulls go on as before. Give the origin a TLS library with ML-KEM (OpenSSL 3.5+, BoringSSL, "
+            "AWS-LC, Go 1.24+), or keep post_quantum = 'auto'."
+        )
 
 
 class OriginPqProof(dyn.Resource, module="origin-tls", name="OriginPqProof"):
@@ -186,17 +123,13 @@ class OriginPqProof(dyn.Resource, module="origin-tls", name="OriginPqProof"):
         settle_seconds: pulumi.Input[float] = DEFAULT_SETTLE_SECONDS,
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
-        props: dict[str, Any] = {
-            "hostnames": hostnames,
-            "origin": origin,
-            "client_cert_pem": client_cert_pem,
-            "client_key_pem": None if client_key_pem is None else pulumi.Output.secret(client_key_pem),
-            "timeout": timeout,
-            "settle_seconds": settle_seconds,
-            "proven": None,
-            "detail": None,
-            "groups": None,
-            "certificate_sha256": None,
-        }
-        secret = pulumi.ResourceOptions(additional_secret_outputs=list(_SECRET_OUTPUTS))
-        super().__init__(OriginPqProofProvider(), resource_name, props, pulumi.ResourceOptions.merge(opts, secret))
+        props = proof_props(
+            hostnames=hostnames,
+            origin=origin,
+            client_cert_pem=client_cert_pem,
+            client_key_pem=client_key_pem,
+            timeout=timeout,
+            settle_seconds=settle_seconds,
+            outputs=("proven", "detail", "groups", "certificate_sha256"),
+        )
+        super().__init__(OriginPqProofProvider(), resource_name, props, with_secret_outputs(opts))

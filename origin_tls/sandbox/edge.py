@@ -51,7 +51,7 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from ..baseline import Endpoint
 from ..keys import build_ca_certificate, private_key_to_pem
 from .pq_tls import PullCertificateError, Puller, PullHandshakeError, TlsAlert, TlsStream, pull_groups
-from .servers import ListenerPair, LoopbackHandler, LoopbackServer
+from .servers import ListenerPair, LoopbackHandler, LoopbackServer, LoopbackService
 
 __all__ = [
     "Edge",
@@ -273,20 +273,17 @@ class _Handler(LoopbackHandler):
             self.send_header("Strict-Transport-Security", settings.hsts)
         if settings.nosniff:
             self.send_header("X-Content-Type-Options", "nosniff")
-        self.send_header("Content-Length", str(len(content)))
-        self.send_header("Connection", "close")
-        self.end_headers()
-        if self.command != "HEAD":
-            self.wfile.write(content)
-        self.close_connection = True
+        self.end_closing(content)
 
 
-class Edge:
+class Edge(LoopbackService):
     """The edge for one zone: ``start()`` binds both listeners on loopback, ``stop()`` closes them.
 
     ``origin_https``/``origin_http`` are where the origin listens; ``origin_trust_pem`` is the Origin CA the edge
     validates the origin certificate against in strict mode.
     """
+
+    server_class = _Server
 
     def __init__(
         self,
@@ -323,23 +320,10 @@ class Edge:
 
     # -- lifecycle
 
-    def start(self) -> Edge:
-        self._listeners.start(lambda tls: _Server((self._host, 0), self, tls=tls))
-        return self
-
-    @property
-    def https(self) -> Endpoint:
-        """Where visitors connect with TLS."""
-        return self._listeners.https
-
-    @property
-    def http(self) -> Endpoint:
-        """Where visitors connect with plain HTTP."""
-        return self._listeners.http
-
     def stop(self) -> None:
-        """Close both listeners (idempotent); connections in flight end on their own timeouts."""
-        self._listeners.stop()
+        """Close both listeners (idempotent) and remove the key files; connections in flight end on their own
+        timeouts."""
+        super().stop()
         self._dir.cleanup()
 
     def __enter__(self) -> Edge:

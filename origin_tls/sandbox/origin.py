@@ -25,15 +25,16 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
+from typing import Generic, Protocol, TypeVar
 
 from ..baseline import Endpoint, TlsVersion
 from ..origin_config import build_nginx_config, build_nginx_main_config
 from .lifeline import Lifeline
-from .servers import ListenerPair, LoopbackHandler, LoopbackServer
+from .servers import ListenerPair, LoopbackHandler, LoopbackServer, LoopbackService
 
 __all__ = [
     "NGINX_MISSING",
+    "InProcessOrigin",
     "NginxOrigin",
     "Origin",
     "OriginConfig",
@@ -49,6 +50,7 @@ _START_TIMEOUT = 15.0
 _STOP_TIMEOUT = 5.0
 _PORT_ATTEMPTS = 4
 _BODY = b"origin ok\n"
+ContextT = TypeVar("ContextT")
 
 
 class OriginError(RuntimeError):
@@ -326,32 +328,53 @@ class _PyHandler(LoopbackHandler):
             status, body = 400, b"400 No required SSL certificate was sent\n"
         self.send_response(status)
         self.send_header("Content-Type", "text/plain")
-        self.send_header("Content-Length", str(len(body)))
-        self.send_header("Connection", "close")
-        self.end_headers()
-        if self.command != "HEAD":
-            self.wfile.write(body)
-        self.close_connection = True
+        self.end_closing(body)
 
     do_HEAD = do_GET
     do_POST = do_GET
 
 
-class PythonOrigin:
-    """A Python ``ssl`` origin behaving like the nginx one (used only when nginx is not installed)."""
+class InProcessOrigin(LoopbackService, Generic[ContextT]):
+    """What the in-process origins share: the configuration and the server context built from it, swapped together
+    under a lock by :meth:`reconfigure` so that the next connection sees the new ones."""
 
-    kind = "python"
-
-    def __init__(self, directory: Path, config: OriginConfig, *, hostnames: Sequence[str], host: str = "127.0.0.1"):
-        self.directory = Path(directory)
+    def __init__(self, config: OriginConfig, *, hostnames: Sequence[str], host: str, name: str) -> None:
         self.hostnames = tuple(hostnames)
         self._host = host
         self._lock = threading.Lock()
         self._config = config
-        self._context = self._build(config)
-        self._listeners = ListenerPair("origin")
+        self._context = self._context_for(config)
+        self._listeners = ListenerPair(name)
 
-    def _build(self, config: OriginConfig) -> ssl.SSLContext:
+    def _context_for(self, config: OriginConfig) -> ContextT:
+        raise NotImplementedError
+
+    def context(self) -> ContextT:
+        with self._lock:
+            return self._context
+
+    @property
+    def config(self) -> OriginConfig:
+        with self._lock:
+            return self._config
+
+    def reconfigure(self, config: OriginConfig) -> None:
+        context = self._context_for(config)
+        with self._lock:
+            self._config, self._context = config, context
+
+
+class PythonOrigin(InProcessOrigin[ssl.SSLContext]):
+    """A Python ``ssl`` origin behaving like the nginx one (used only when nginx is not installed)."""
+
+    kind = "python"
+    server_class = _PyServer
+
+    def __init__(self, directory: Path, config: OriginConfig, *, hostnames: Sequence[str], host: str = "127.0.0.1"):
+        self.directory = Path(directory)  # before the context: its key files are written there
+        super().__init__(config, hostnames=hostnames, host=host, name="origin")
+
+    def _context_for(self, config: OriginConfig) -> ssl.SSLContext:
         context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         with tempfile.TemporaryDirectory(dir=self.directory) as tmp:
             cert, key = Path(tmp) / "c.pem", Path(tmp) / "k.pem"
@@ -364,35 +387,6 @@ class PythonOrigin:
             context.verify_mode = ssl.CERT_OPTIONAL
             context.load_verify_locations(cadata=config.client_ca_pem)
         return context
-
-    def context(self) -> ssl.SSLContext:
-        with self._lock:
-            return self._context
-
-    @property
-    def config(self) -> OriginConfig:
-        with self._lock:
-            return self._config
-
-    @property
-    def https(self) -> Endpoint:
-        return self._listeners.https
-
-    @property
-    def http(self) -> Endpoint:
-        return self._listeners.http
-
-    def start(self) -> PythonOrigin:
-        self._listeners.start(lambda tls: _PyServer((self._host, 0), self, tls=tls))
-        return self
-
-    def reconfigure(self, config: OriginConfig) -> None:
-        context = self._build(config)
-        with self._lock:
-            self._config, self._context = config, context
-
-    def stop(self) -> None:
-        self._listeners.stop()
 
 
 _SSL_VERSION = {

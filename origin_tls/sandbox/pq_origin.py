@@ -15,16 +15,15 @@ and classical only (the same server rebuilt on OpenSSL 3.0): the demo's "origin 
 from __future__ import annotations
 
 import socketserver
-import threading
 from collections.abc import Sequence
 from typing import Any
 
 from OpenSSL import SSL
 
-from ..baseline import Endpoint, TlsVersion
-from .origin import OriginConfig
+from ..baseline import TlsVersion
+from .origin import InProcessOrigin, OriginConfig
 from .pq_tls import CLASSICAL_GROUPS, HYBRID_GROUP, TlsStream, load_identity, load_trust, set_groups
-from .servers import ListenerPair, LoopbackHandler, LoopbackServer
+from .servers import LoopbackHandler, LoopbackServer
 
 __all__ = ["PQ_GROUPS", "PqOrigin"]
 
@@ -106,12 +105,7 @@ class _Handler(LoopbackHandler):
                 content_type = "text/html"
         self.send_response(status)
         self.send_header("Content-Type", content_type)
-        self.send_header("Content-Length", str(len(body)))
-        self.send_header("Connection", "close")
-        self.end_headers()
-        if self.command != "HEAD":
-            self.wfile.write(body)
-        self.close_connection = True
+        self.end_closing(body)
 
     do_HEAD = do_GET
     do_POST = do_GET
@@ -122,22 +116,18 @@ class _Handler(LoopbackHandler):
             self.request.close()
 
 
-class PqOrigin:
+class PqOrigin(InProcessOrigin[SSL.Context]):
     """The post-quantum origin on loopback (``kind = "pyopenssl"``); the :class:`~.origin.Origin` interface plus
     :attr:`post_quantum`/:meth:`set_post_quantum`. A reconfiguration applies to the next connection."""
 
     kind = "pyopenssl"
+    server_class = _Server
 
     def __init__(
         self, config: OriginConfig, *, hostnames: Sequence[str], host: str = "127.0.0.1", post_quantum: bool = True
     ) -> None:
-        self.hostnames = tuple(hostnames)
-        self._host = host
-        self._lock = threading.Lock()
-        self._config = config
-        self._post_quantum = post_quantum
-        self._context = self._build(config, post_quantum)
-        self._listeners = ListenerPair("pq-origin")
+        self._post_quantum = post_quantum  # before the context, which offers the groups it says
+        super().__init__(config, hostnames=hostnames, host=host, name="pq-origin")
 
     def __repr__(self) -> str:
         return f"PqOrigin(post_quantum={self.post_quantum!r})"
@@ -156,36 +146,13 @@ class PqOrigin:
             context.set_verify(SSL.VERIFY_NONE)
         return context
 
-    def context(self) -> SSL.Context:
-        with self._lock:
-            return self._context
-
-    @property
-    def config(self) -> OriginConfig:
-        with self._lock:
-            return self._config
-
     @property
     def post_quantum(self) -> bool:
         with self._lock:
             return self._post_quantum
 
-    @property
-    def https(self) -> Endpoint:
-        return self._listeners.https
-
-    @property
-    def http(self) -> Endpoint:
-        return self._listeners.http
-
-    def start(self) -> PqOrigin:
-        self._listeners.start(lambda tls: _Server((self._host, 0), self, tls=tls))
-        return self
-
-    def reconfigure(self, config: OriginConfig) -> None:
-        context = self._build(config, self.post_quantum)
-        with self._lock:
-            self._config, self._context = config, context
+    def _context_for(self, config: OriginConfig) -> SSL.Context:
+        return self._build(config, self.post_quantum)
 
     def set_post_quantum(self, enabled: bool) -> None:
         """Offer X25519MLKEM768 (``True``) or classical groups only (``False``) from the next connection on."""
@@ -194,6 +161,3 @@ class PqOrigin:
         context = self._build(config, enabled)
         with self._lock:
             self._post_quantum, self._context = enabled, context
-
-    def stop(self) -> None:
-        self._listeners.stop()

@@ -1,4 +1,4 @@
-"""Threaded loopback listeners shared by the sandbox's emulated edge and its Python origin.
+"""Threaded loopback listeners shared by the sandbox's emulated edge and its Python and post-quantum origins.
 
 Both serve a TLS and a plain-HTTP listener side by side, one thread a connection, wrap the socket in TLS inside the
 handler (so a refused handshake fails one connection, not the accept loop) and stay silent about peers that hang
@@ -12,11 +12,11 @@ import socketserver
 import ssl
 import threading
 from collections.abc import Callable
-from typing import Any
+from typing import Any, ClassVar, Self
 
 from ..baseline import Endpoint
 
-__all__ = ["ListenerPair", "LoopbackHandler", "LoopbackServer"]
+__all__ = ["ListenerPair", "LoopbackHandler", "LoopbackServer", "LoopbackService"]
 
 #: How often ``serve_forever`` looks for ``shutdown()``: short, so that stopping a sandbox is quick.
 _POLL_INTERVAL = 0.1
@@ -65,6 +65,16 @@ class LoopbackHandler(http.server.BaseHTTPRequestHandler):
             # Raises on a refused handshake: socketserver then closes the connection (handle_error is silent).
             self.request = self.server.tls_context().wrap_socket(self.request, server_side=True)
         super().setup()
+
+    def end_closing(self, body: bytes) -> None:
+        """End an answer whose status and other headers are sent: ``Content-Length``, ``Connection: close``, the
+        body (not for ``HEAD``); the connection is closed after it."""
+        self.send_header("Content-Length", str(len(body)))
+        self.send_header("Connection", "close")
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(body)
+        self.close_connection = True
 
     def log_message(self, format: str, *args: Any) -> None:
         pass
@@ -116,3 +126,30 @@ class ListenerPair:
         threads, self._threads = self._threads, []
         for thread in threads:
             thread.join(timeout=_JOIN_TIMEOUT)
+
+
+class LoopbackService:
+    """What the in-process services share: a :class:`ListenerPair` on ``_host`` served by :attr:`server_class`
+    (built as ``server_class((host, 0), service, tls=...)``), its two endpoints, start and stop."""
+
+    server_class: ClassVar[Callable[..., LoopbackServer]]
+    _host: str
+    _listeners: ListenerPair
+
+    def start(self) -> Self:
+        self._listeners.start(lambda tls: self.server_class((self._host, 0), self, tls=tls))
+        return self
+
+    @property
+    def https(self) -> Endpoint:
+        """Where clients connect with TLS."""
+        return self._listeners.https
+
+    @property
+    def http(self) -> Endpoint:
+        """Where clients connect with plain HTTP."""
+        return self._listeners.http
+
+    def stop(self) -> None:
+        """Close both listeners (idempotent); connections in flight end on their own timeouts."""
+        self._listeners.stop()
