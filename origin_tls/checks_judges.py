@@ -11,14 +11,16 @@ import datetime as dt
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from . import probes
 from .baseline import Baseline, TlsVersion
 from .hsts import judge_hsts
-from .pq import PqOutcome, PqResult
 from .report import Check, Status
+
+if TYPE_CHECKING:
+    from .pq import PqResult
 
 __all__ = [
     "CLOUDFLARE_ORIGIN_ERRORS",
@@ -307,6 +309,10 @@ _PQ_EXPECTED = "X25519MLKEM768 selected over TLS 1.3 when offered only it (Cloud
 def judge_origin_pq_key_agreement(result: PqResult) -> Check:
     """``origin.pq_key_agreement``: pass only when the origin selected X25519MLKEM768 and proved the agreement
     (its Finished verified); a network error is inconclusive; a classical group, an alert or TLS 1.2 fails."""
+    # Imported here: the probe's module (and its hand-built TLS) is only needed once the probe has run, which is only
+    # with --require-pq; a run without it does not pay ~4 ms of import before its first connection (issue 17).
+    from .pq import PqOutcome
+
     cid = "origin.pq_key_agreement"
     if result.outcome is PqOutcome.NEGOTIATED:
         return Check(cid, Status.PASS, _PQ_EXPECTED, "X25519MLKEM768 over TLS 1.3", result.detail)

@@ -17,7 +17,7 @@ import pytest
 
 from origin_tls.sandbox.runner import Sandbox
 from tests.e2e.conftest import running_sandbox, zone_config
-from tests.e2e.harness import Project
+from tests.e2e.harness import CliResult, Project
 
 pytestmark = pytest.mark.e2e
 
@@ -74,18 +74,17 @@ def test_the_hardened_stack_passes_the_pack(hardened: Project, policy_pack: str)
     assert violations(result.output) == {}, result
 
 
-def test_policy_pack_config_changes_a_threshold(hardened: Project, policy_pack: str, tmp_path: Path) -> None:
-    config = tmp_path / "policy-config.json"
-    config.write_text(json.dumps({"zone-min-tls-version": {"minTlsVersion": "1.3"}}), encoding="utf-8")
-    result = hardened.pulumi(
-        "preview",
-        "--non-interactive",
-        "--policy-pack",
-        policy_pack,
-        "--policy-pack-config",
-        str(config),
-        expect=None,
+def preview_with_config(project: Project, policy_pack: str, tmp_path: Path, config: dict[str, object]) -> CliResult:
+    """`pulumi preview --policy-pack PACK --policy-pack-config FILE`, ``config`` written to FILE; any exit code."""
+    path = tmp_path / "policy-config.json"
+    path.write_text(json.dumps(config), encoding="utf-8")
+    return project.pulumi(
+        "preview", "--non-interactive", "--policy-pack", policy_pack, "--policy-pack-config", str(path), expect=None
     )
+
+
+def test_policy_pack_config_changes_a_threshold(hardened: Project, policy_pack: str, tmp_path: Path) -> None:
+    result = preview_with_config(hardened, policy_pack, tmp_path, {"zone-min-tls-version": {"minTlsVersion": "1.3"}})
     assert result.code != 0, result
     assert violations(result.output) == {"zone-min-tls-version": "mandatory"}, result
     assert "min_tls_version '1.2' is below the floor '1.3'" in result.output, result
@@ -94,17 +93,7 @@ def test_policy_pack_config_changes_a_threshold(hardened: Project, policy_pack: 
 def test_a_bad_policy_pack_config_value_stops_the_run_naming_it(
     hardened: Project, policy_pack: str, tmp_path: Path
 ) -> None:
-    config = tmp_path / "policy-config.json"
-    config.write_text(json.dumps({"zone-min-tls-version": {"minTlsVersion": "1.7"}}), encoding="utf-8")
-    result = hardened.pulumi(
-        "preview",
-        "--non-interactive",
-        "--policy-pack",
-        policy_pack,
-        "--policy-pack-config",
-        str(config),
-        expect=None,
-    )
+    result = preview_with_config(hardened, policy_pack, tmp_path, {"zone-min-tls-version": {"minTlsVersion": "1.7"}})
     assert result.code != 0, result
     assert "validating policy config" in result.output, result
     assert 'zone-min-tls-version: minTlsVersion: minTlsVersion must be one of the following: "1.0", "1.1"' in (
