@@ -10,12 +10,10 @@ file order, then the arguments. The report goes to stdout, or atomically to ``--
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 import time
-from collections.abc import Sequence
-from typing import TextIO
+from collections.abc import Callable, Sequence
 
 from .baseline import (
     DEFAULT_API_URL,
@@ -28,20 +26,21 @@ from .baseline import (
     parse_timeout,
 )
 from .errors import InvalidInput
-from .formats import (
-    FORMATS,
-    certificate_expiry,
-    parse_output_path,
-    render_junit,
-    render_prometheus,
-    write_atomic,
-)
 from .interrupts import EXIT_INTERRUPTED, INTERRUPTED_MESSAGE, handle_interrupts
 from .inventory import build_targets, load_inventory
 from .numbers import ascii_int
+from .output import FORMATS, parse_output_path, write_atomic
 from .progress import progress_for
-from .report import EXIT_BAD_INPUT, Report, Status
 from .verify import MAX_WORKERS, Target, VerifyOptions, verify
+
+TYPE_CHECKING = False  # typing's constant without importing typing before the first connection (issue 17)
+if TYPE_CHECKING:
+    from typing import TextIO
+
+    from .report import Report
+
+# The report, its renderers and json are imported while the probes wait on the network (verify loads the report,
+# _writer the rest): a run's first connection waits for nothing it does not need (issue 17).
 
 __all__ = ["build_parser", "main", "render_table"]
 
@@ -171,18 +170,18 @@ def _build(args: argparse.Namespace) -> tuple[list[Target], VerifyOptions, Basel
     return targets, options, targets[0].baseline or Baseline()
 
 
-_MARK = {Status.PASS: "pass", Status.FAIL: "FAIL", Status.INCONCLUSIVE: "inconclusive", Status.SKIPPED: "skipped"}
-
-
 def render_table(report: Report) -> str:
     """The human report: one line per check, the reason under anything that did not pass."""
+    from .report import Status
+
+    mark = {Status.PASS: "pass", Status.FAIL: "FAIL", Status.INCONCLUSIVE: "inconclusive", Status.SKIPPED: "skipped"}
     lines: list[str] = []
     for target in report.targets:
         lines.append(f"{target.hostname}: {'ok' if target.ok else 'NOT OK'}")
         width = max(len(c.id) for c in target.checks)
         for check in target.checks:
             shown = check.observed if check.status is not Status.SKIPPED else ""
-            lines.append(f"  {_MARK[check.status]:<12} {check.id:<{width}}  {shown}".rstrip())
+            lines.append(f"  {mark[check.status]:<12} {check.id:<{width}}  {shown}".rstrip())
             if check.status in (Status.FAIL, Status.INCONCLUSIVE):
                 lines.append(f"  {'':<12} {'':<{width}}  expected: {check.expected}")
                 if check.detail:
@@ -200,7 +199,9 @@ def _verify(args: argparse.Namespace, stdout: TextIO) -> int:
     started, clock = time.time(), time.monotonic()
     progress = progress_for(sys.stderr, len(targets))  # main()'s stderr= is for messages; a tty is sys.stderr
     try:
-        report = verify(targets, baseline, options, api_token=token, progress=progress)
+        report = verify(
+            targets, baseline, options, api_token=token, progress=progress, while_probing=_writer(report_format)
+        )
     finally:
         if progress is not None:
             progress.close()
@@ -215,6 +216,19 @@ def _verify(args: argparse.Namespace, stdout: TextIO) -> int:
     return report.exit_code
 
 
+def _writer(report_format: str) -> Callable[[], None]:
+    """Loads what writes the report, for verify to call while its probes wait on the network (issue 17): after the
+    last answer it would be on the run's critical path, before the first connection in front of it."""
+
+    def load() -> None:
+        if report_format == "json":
+            import json  # noqa: F401
+        elif report_format != "table":
+            from . import formats  # noqa: F401
+
+    return load
+
+
 def _report_format(args: argparse.Namespace) -> str:
     if args.format is not None and args.format not in FORMATS:
         raise InvalidInput("--format", args.format, FORMATS)
@@ -225,13 +239,25 @@ def _report_format(args: argparse.Namespace) -> str:
 
 def _render(report: Report, report_format: str, targets: Sequence[Target], *, started: float, duration: float) -> str:
     if report_format == "json":
+        import json
+
         return json.dumps(report.to_dict(), indent=2) + "\n"
     if report_format == "junit":
+        from .formats import render_junit
+
         return render_junit(report, timestamp=started, duration=duration)
     if report_format == "prometheus":
+        from .formats import certificate_expiry, render_prometheus
+
         expiry = certificate_expiry(report)
         return render_prometheus(report, run_timestamp=started, run_duration=duration, certificate_expiry=expiry)
     return render_table(report) + "\n"
+
+
+def _exit_bad_input() -> int:
+    from .report import EXIT_BAD_INPUT
+
+    return EXIT_BAD_INPUT
 
 
 def main(argv: Sequence[str] | None = None, *, stdout: TextIO | None = None, stderr: TextIO | None = None) -> int:
@@ -261,10 +287,10 @@ def main(argv: Sequence[str] | None = None, *, stdout: TextIO | None = None, std
                 return EXIT_INTERRUPTED
     except _UsageError as exc:
         err.write(f"{exc}\n")
-        return EXIT_BAD_INPUT
+        return _exit_bad_input()
     except InvalidInput as exc:
         err.write(f"origin_tls: {exc}\n")
-        return EXIT_BAD_INPUT
+        return _exit_bad_input()
     except KeyboardInterrupt:
         err.write(INTERRUPTED_MESSAGE)
         return EXIT_INTERRUPTED

@@ -12,20 +12,18 @@
   ``origin_tls_run_timestamp_seconds``, ``origin_tls_run_duration_seconds``. Labels carry only validated names and
   closed sets, never error text. A hostname verified twice in one run (two edges) is one series: its worst status,
   ``ok`` only if every one is, its earliest expiry (Prometheus refuses duplicate series).
-- :func:`write_atomic`: temporary file in the target's directory, fsync, rename: a reader sees the old file or the
-  new one, never part of one, and no temporary file is left behind on error or Ctrl-C.
+- :data:`FORMATS`, :func:`parse_output_path`, :func:`write_atomic`: ``output.py``'s, re-exported (the atomic
+  ``--output`` write).
 """
 
 from __future__ import annotations
 
-import contextlib
 import functools
-import os
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from .errors import InvalidInput
+from .output import FORMATS, parse_output_path, write_atomic
 from .report import Check, Report, Status, TargetReport
 
 __all__ = [
@@ -37,8 +35,6 @@ __all__ = [
     "write_atomic",
 ]
 
-#: The ``--format`` values.
-FORMATS: tuple[str, ...] = ("table", "json", "junit", "prometheus")
 #: XML 1.0 section 2.2 ``Char``: everything else (most C0 controls, surrogates, U+FFFE/U+FFFF) is unwritable.
 #: Compiled on first use: its ranges cost ~5 ms of CPU to compile, which a run that writes no JUnit (and every run
 #: before its first connection, issue 17) need not pay.
@@ -210,56 +206,3 @@ def _statuses_by_check(targets: Sequence[TargetReport]) -> dict[str, list[Status
         for check in target.checks:
             statuses.setdefault(check.id, []).append(check.status)
     return statuses
-
-
-# ---------------------------------------------------------------------------------------------------------------
-# --output
-
-
-def parse_output_path(value: object, *, field_name: str = "output") -> str:
-    """A file path whose directory exists and is writable (checked before anything is probed)."""
-    allowed = "a file path in an existing, writable directory"
-    if not isinstance(value, str) or not value or os.path.isdir(value):
-        raise InvalidInput(field_name, value, allowed)
-    directory = os.path.dirname(os.path.abspath(value))
-    if not os.path.isdir(directory) or not os.access(directory, os.W_OK | os.X_OK):
-        raise InvalidInput(field_name, value, allowed)
-    return value
-
-
-def _mode_for(path: str) -> int:
-    try:
-        return os.stat(path).st_mode & 0o7777  # replacing a file keeps its permissions
-    except OSError:
-        umask = os.umask(0)
-        os.umask(umask)
-        return 0o666 & ~umask  # what open() would have created; mkstemp's 0600 would hide it from node_exporter
-
-
-def write_atomic(path: str, text: str) -> None:
-    """Replace ``path`` with ``text`` (UTF-8) all at once: temporary file beside it, fsync, rename.
-
-    A reader sees either the previous file or the whole new one. On any error, Ctrl-C included, the temporary file
-    is removed and ``path`` is left as it was.
-    """
-    import tempfile  # only a run that writes --output pays for it (issue 17)
-
-    directory = os.path.dirname(os.path.abspath(path))
-    fd, temporary = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=".tmp", dir=directory)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fchmod(handle.fileno(), _mode_for(path))
-            os.fsync(handle.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(temporary)
-        raise
-    with contextlib.suppress(OSError):  # make the rename itself durable; not every filesystem allows it
-        dir_fd = os.open(directory, os.O_RDONLY)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)

@@ -35,7 +35,6 @@ import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from .baseline import (
     DEFAULT_API_URL,
@@ -60,6 +59,10 @@ from .inventory_file import Shown, read_bounded, read_document, shown
 from .numbers import ascii_int
 from .pem import MAX_PEM_FILE_BYTES, certificate_blocks, is_certificate_pem, is_key_pair, is_private_key_pem
 from .verify import Target, VerifyOptions
+
+TYPE_CHECKING = False  # typing's constant without importing typing before the first connection (issue 17)
+if TYPE_CHECKING:
+    from typing import Any
 
 __all__ = [
     "KEYS",

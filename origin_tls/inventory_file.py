@@ -18,10 +18,12 @@ it. A YAML integer is at most :data:`_LONGEST_NUMBER` characters and written in 
 from __future__ import annotations
 
 import functools
-import json
-from typing import Any
 
 from .errors import InvalidInput
+
+TYPE_CHECKING = False  # typing's constant without importing typing before the first connection (issue 17)
+if TYPE_CHECKING:
+    from typing import Any
 
 __all__ = ["MAX_INVENTORY_BYTES", "Shown", "read_bounded", "read_document", "shown"]
 
@@ -85,6 +87,8 @@ def read_document(path: str) -> Any:
 
 
 def _load_json(text: str, path: str) -> Any:
+    import json  # only an inventory file needs it; a run of hostnames starts without (issue 17)
+
     try:
         return json.loads(text, object_pairs_hook=_json_object)
     except _DuplicateKey as exc:

@@ -18,7 +18,6 @@ import functools
 import ssl
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import replace
-from typing import TypeVar
 
 from .baseline import Endpoint, TlsVersion
 from .errors import InvalidInput
@@ -49,6 +48,12 @@ from .tls_client import (
 from .tls_io import Deadline, PlainStream, TlsStream, connect, http_get
 from .tls_wire import BoundExceeded, HttpAnswer, ServerHelloReader, parse_certificate_request
 
+TYPE_CHECKING = False  # typing's constant without importing typing before the first connection (issue 17)
+if TYPE_CHECKING:
+    from typing import TypeVar
+
+    T = TypeVar("T")
+
 __all__ = [
     "DEFAULT_CONCURRENCY",
     "LEGACY_CIPHERS",
@@ -71,8 +76,6 @@ __all__ = [
     "tls_1_3_from_https",
     "version_name",
 ]
-
-T = TypeVar("T")
 
 #: Threads for many targets x probes at once: probes wait on the network, not the CPU.
 DEFAULT_CONCURRENCY = 16

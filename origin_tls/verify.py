@@ -24,22 +24,25 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from functools import partial
-from typing import TYPE_CHECKING, Any
 
 from . import probes
 from .baseline import DEFAULT_API_URL, Baseline, TlsVersion, parse_deadline, parse_timeout
-from .checks import CHECKS, PROBES, CheckSpec, Plan
 from .errors import CloudflareError, InvalidInput
 from .pem import is_certificate_pem
-from .report import Check, Report, Status, TargetReport
+from .plans import PROBES, Plan
 from .targets import MAX_WORKERS, Target, VerifyOptions  # their own module (issue 17); users import them from here
 from .tls_client import ClientContexts
 from .tls_io import DEADLINE_REACHED, Deadline
 
+TYPE_CHECKING = False  # typing's constant without importing typing before the first connection (issue 17)
 if TYPE_CHECKING:
+    from typing import Any
+
     import httpx
 
+    from .checks import CheckSpec
     from .cloudflare import CloudflareClient
+    from .report import Check, Report, TargetReport
 
 __all__ = [
     "DEFAULT_API_URL",
@@ -130,13 +133,54 @@ def _resolve(
     return plans
 
 
-def _import_certs_in_background() -> None:
-    # cryptography costs 25-40 ms of CPU to import; the judges need it only after the probes, which wait on the
-    # network. Started once the probes are (issue 17): before, it competed with their start for the GIL.
-    def load() -> None:
-        from . import certs  # noqa: F401
+def _load_while_probing(preparing: _Preparation | None, caller: Callable[[], None] | None) -> Callable[[], None]:
+    """What the run needs only after its probes, done once they have started (issue 17), while they wait on the
+    network: the certificate work in a thread of its own (:class:`_Preparation`); the judges and the report
+    (``checks`` and what it imports, ~15 ms of CPU) in this thread, which has nothing else to do until the first
+    answer; then the caller's own (``while_probing``). Before the first connection they would only have delayed it."""
 
-    threading.Thread(target=load, name="import-certs", daemon=True).start()
+    def load() -> None:
+        if preparing is not None:
+            preparing.start()
+        from . import checks  # noqa: F401
+
+        if caller is not None:
+            caller()
+
+    return load
+
+
+class _Preparation:
+    """The judges' work that does not wait for the evidence, in a thread of its own while the probes wait: import
+    ``cryptography`` (25-40 ms of CPU) and what its first signature check loads, parse each option set's
+    --origin-ca/--origin-cert, read each client certificate's notAfter. :meth:`parsed` joins it before judging;
+    whatever it did not get to, or raised on, is done there as before (the same error where it always was)."""
+
+    def __init__(self, plans: Sequence[Plan]) -> None:
+        self._plans = plans
+        self._parsed: dict[int, tuple[Any, Any]] = {}  # by option set's identity, as in _resolve
+        self._thread = threading.Thread(target=self._run, name="prepare-certificates", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def _run(self) -> None:
+        from . import certs
+
+        with contextlib.suppress(Exception):
+            certs.warm_up()
+            for plan in self._plans:
+                options = plan.options
+                has_pins = options.origin_ca_pem is not None or options.origin_cert_pem is not None
+                if has_pins and id(options) not in self._parsed:
+                    self._parsed[id(options)] = _parsed_certificates(options)
+                if options.client_cert_pem is not None:
+                    _client_not_after(options.client_cert_pem)
+
+    def parsed(self) -> dict[int, tuple[Any, Any]]:
+        if self._thread.ident is not None:  # started: the probes did
+            self._thread.join()
+        return self._parsed
 
 
 def verify(
@@ -147,6 +191,7 @@ def verify(
     api_token: str | None = None,
     api_transport: httpx.BaseTransport | None = None,
     progress: Callable[[int, int], None] | None = None,
+    while_probing: Callable[[], None] | None = None,
 ) -> Report:
     """Probe every target and read every zone, all at once; return every check of every target.
 
@@ -154,7 +199,9 @@ def verify(
     run-level fields of ``options`` (timeout, deadline, concurrency) are the run's alone. Each probe ends within
     ``timeout`` and by the run's ``deadline``; what has not finished by the deadline is ``inconclusive`` ("deadline
     reached") and the report is complete all the same. Each distinct ``(api_url, zone_id)`` is read once, whatever
-    the number of its targets. ``progress(done, total)`` is called (in this thread) as targets' probes finish.
+    the number of its targets. ``progress(done, total)`` is called (in this thread) as targets' probes finish;
+    ``while_probing()`` once, in this thread, when every probe has started: work of the caller's own for the time
+    they wait on the network (the command line loads what writes its report).
 
     Raises :class:`InvalidInput` (before any I/O) for unusable options; never raises for what it observes.
     """
@@ -162,6 +209,7 @@ def verify(
     run_deadline = Deadline(started + options.deadline, DEADLINE_REACHED) if options.deadline is not None else None
     plans = _resolve(targets, baseline, options, run_deadline)
     needs_certs = any(p.target.origin is not None or p.options.client_cert_pem is not None for p in plans)
+    preparing = _Preparation(plans) if needs_certs else None
     jobs: dict[tuple[str, str], _Job] = {}
     for plan in plans:
         for probe in PROBES:
@@ -192,7 +240,7 @@ def verify(
             max_workers=options.concurrency,
             run_deadline=run_deadline,
             finished=finished,
-            started=_import_certs_in_background if needs_certs else None,
+            started=_load_while_probing(preparing, while_probing),
         )
     finally:
         zone_facts = finish_zones(outcomes)  # also closes the API clients
@@ -203,13 +251,15 @@ def verify(
         if key in by_target:
             by_target[key][name] = value
     reports = []
-    certificates: dict[int, tuple[Any, Any]] = {}  # by option set's identity, as in _resolve
+    certificates = preparing.parsed() if preparing is not None else {}
     for plan in plans:
         evidence = by_target[plan.key]
         zone = zone_facts.get((plan.options.api_url, plan.options.zone_id or ""))
         if zone is not None:
             evidence["zone"] = zone
         reports.append(_judge_target(*_with_certificates(plan, evidence, certificates)))
+    from .report import Report
+
     return Report(tuple(reports))
 
 
@@ -293,6 +343,9 @@ def _as_evidence(name: str, read: Callable[[], Any]) -> Callable[[], Mapping[str
 
 
 def _judge_target(plan: Plan, evidence: Mapping[str, Any]) -> TargetReport:
+    from .checks import CHECKS  # loaded while the probes waited (_load_while_probing)
+    from .report import Check, Status, TargetReport
+
     checks = []
     for spec in CHECKS:
         why = spec.skip(plan)
@@ -321,6 +374,8 @@ def _judged(spec: CheckSpec, plan: Plan, evidence: Mapping[str, Any]) -> Check:
     try:
         return spec.judge(plan, evidence)
     except Exception as exc:
+        from .report import Check, Status
+
         return Check(spec.id, Status.INCONCLUSIVE, observed="judge error", detail=f"{spec.id}: {_describe(exc)}")
 
 

@@ -371,12 +371,12 @@ def test_no_progress_for_a_handful_of_targets() -> None:
 def test_an_output_that_cannot_be_written_after_the_run_exits_2_naming_it(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from origin_tls import formats
+    from origin_tls import output as output_module
 
     def full_disk(*args: object) -> None:
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(formats.os, "fsync", full_disk)
+    monkeypatch.setattr(output_module.os, "fsync", full_disk)
     closed = str(closed_port())
     output = tmp_path / "report.json"
     code, out, err = run("verify", "a.example.com", "--edge", closed, "--edge-http", closed, "--output", str(output))

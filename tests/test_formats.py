@@ -14,7 +14,7 @@ import xmlschema
 from junitparser import Error, Failure, JUnitXml, Skipped
 from prometheus_client.parser import text_string_to_metric_families
 
-from origin_tls import formats
+from origin_tls import output
 from origin_tls.formats import certificate_expiry, render_junit, render_prometheus, write_atomic
 from origin_tls.report import Check, Report, Status, TargetReport
 
@@ -176,7 +176,7 @@ def test_a_reader_sees_the_old_file_whole_until_the_new_one_is_renamed_in(
             seen_during.append(path.read_text())
             seen_during.append(",".join(sorted(p.name for p in tmp_path.iterdir())))
 
-    monkeypatch.setattr(formats.os, "fsync", fsync_and_look)
+    monkeypatch.setattr(output.os, "fsync", fsync_and_look)
     write_atomic(str(path), new)
     assert seen_during[0] == old
     assert seen_during[1].startswith(".origin_tls.prom.")  # the temporary file is beside it, same filesystem
@@ -227,7 +227,7 @@ def test_an_interrupted_write_leaves_the_old_file_and_no_temporary(
     def fail(*args: object) -> None:
         raise interrupt()
 
-    monkeypatch.setattr(formats.os, "replace", fail)
+    monkeypatch.setattr(output.os, "replace", fail)
     with pytest.raises(interrupt):
         write_atomic(str(path), "new")
     assert path.read_text() == "old"

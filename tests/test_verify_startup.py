@@ -10,9 +10,11 @@ from __future__ import annotations
 import json
 import os
 import pickle
+import socket
 import ssl
 import subprocess
 import sys
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +22,7 @@ import pytest
 
 import origin_tls.certs
 from origin_tls import verify as verify_module
-from origin_tls.baseline import Baseline, TlsVersion
+from origin_tls.baseline import Baseline, Endpoint, TlsVersion
 from origin_tls.errors import InvalidInput
 from origin_tls.report import Status
 from origin_tls.tls_client import PULL, ClientContexts
@@ -34,23 +36,43 @@ HOST = "app.example.test"
 #: Runs ``origin_tls.cli.main`` with the arguments given, noting ``sys.modules`` when the probes start (the entry
 #: of ``verify._run_all``: every input is checked by then, nothing is sent yet) and at the end.
 _WRAPPER = r"""
-import json, sys
+import sys
+import threading
 import origin_tls.verify as verify
 seen = {}
 real = verify._run_all
 def run_all(*args, **kwargs):
     seen["before_probes"] = sorted(sys.modules)
-    return real(*args, **kwargs)
+    try:
+        return real(*args, **kwargs)
+    finally:
+        seen["after_probes"] = sorted(sys.modules)
 verify._run_all = run_all
 from origin_tls.cli import main
 code = main(sys.argv[1:])
-print(json.dumps({"exit": code, "before_probes": seen.get("before_probes"), "after": sorted(sys.modules)}),
-      file=sys.stderr)
+import json  # not before: whether the run loads it before its probes is one of the questions
+print(json.dumps({"exit": code, "before_probes": seen.get("before_probes"), "after_probes": seen.get("after_probes"),
+                  "after": sorted(sys.modules)}), file=sys.stderr)
 """
 
 #: Loaded only while the probes wait, or never, by a run that names PEM files (issue 17): cryptography (PEMs are
-#: checked by OpenSSL first), concurrent.futures and its logging (verify's own workers).
-NOT_BEFORE_PROBES = ("cryptography", "origin_tls.certs", "concurrent.futures", "logging")
+#: checked by OpenSSL first), concurrent.futures and its logging (verify's own workers), the judges and the report
+#: (the probe side of the table is plans.py), the report's writers, typing (annotations only).
+NOT_BEFORE_PROBES = (
+    "cryptography",
+    "origin_tls.certs",
+    "concurrent.futures",
+    "logging",
+    "origin_tls.checks",
+    "origin_tls.checks_judges",
+    "origin_tls.hsts",
+    "origin_tls.report",
+    "origin_tls.formats",
+    "json",
+    "typing",
+)
+#: Loaded by the time the last probe has answered (before judging), in the main thread while the probes waited.
+BY_THE_LAST_ANSWER = ("origin_tls.checks", "origin_tls.checks_judges", "origin_tls.report", "json")
 
 
 def _run(*arguments: str) -> dict[str, Any]:
@@ -85,6 +107,7 @@ def test_a_run_with_every_pem_file_starts_its_probes_before_importing_cryptograp
     # expiry is in the report), so cryptography is loaded; it came after the probes started.
     assert _loaded(run["after"], "cryptography")
     assert _loaded(before, "origin_tls.probes")
+    assert [name for name in BY_THE_LAST_ANSWER if not _loaded(run["after_probes"], name)] == []
 
 
 def test_a_pem_file_openssl_cannot_read_is_refused_with_cryptography_s_message_before_any_probe(
@@ -202,3 +225,80 @@ def test_a_target_s_probes_start_with_the_ones_that_take_a_request(
     verify([target], Baseline(), options)
     assert submitted[:3] == ["edge.https", "origin.pull", "origin.pull_client"]
     assert len(submitted) == 10  # the twin: all ten were submitted, the short ones after
+
+
+def _parses_by_thread(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, str]]:
+    """(field, thread name) of every PEM cryptography parses from now on."""
+    parses: list[tuple[str, str]] = []
+    real = origin_tls.certs.load_pem_certificates
+
+    def recorded(data: bytes | str, *, field_name: str) -> Any:
+        parses.append((field_name, threading.current_thread().name))
+        return real(data, field_name=field_name)
+
+    monkeypatch.setattr(origin_tls.certs, "load_pem_certificates", recorded)
+    verify_module._client_not_after.cache_clear()
+    return parses
+
+
+def test_the_pinned_ca_and_the_client_certificate_are_parsed_while_the_probes_wait(
+    pki: TestPki, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    parses = _parses_by_thread(monkeypatch)
+    client = pki.client()
+    with client_auth_server(pki.origin(HOST), pki.client_ca.cert_path, version="1.3") as server:
+        target = Target(HOST, edge=closed_port(), edge_http=closed_port(), origin=server.endpoint)
+        options = VerifyOptions(
+            origin_ca_pem=pki.origin_ca.cert_pem,
+            client_cert_pem=client.cert_pem,
+            client_key_pem=client.key_pem,
+            timeout=3.0,
+        )
+        checks = {c.id: c for c in verify([target], Baseline(), options).targets[0].checks}
+    # The pinned CA parsed once, in the thread that runs beside the probes; the client certificate's expiry read
+    # there too (origin.aop_client's judge reads its days itself, once the pull has shown it was accepted)
+    assert parses.count(("origin_ca", "prepare-certificates")) == 1
+    assert ("client_cert", "prepare-certificates") in parses
+    assert [field for field, thread in parses if thread != "prepare-certificates"] == ["client_cert"]
+    assert checks["origin.certificate"].status is Status.PASS  # what was parsed there is what judged it
+    assert checks["origin.aop_client"].status is Status.PASS
+
+
+def test_preparation_that_fails_leaves_the_work_to_the_judging_with_the_same_verdicts(
+    pki: TestPki, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The twin: when the thread beside the probes gets nowhere, the judging does the same work and reaches the
+    # same verdict (the preparation only moves work, never decides).
+    def broken() -> None:
+        raise RuntimeError("warm-up failed")
+
+    monkeypatch.setattr(origin_tls.certs, "warm_up", broken)
+    parses = _parses_by_thread(monkeypatch)
+    with client_auth_server(pki.origin(HOST), pki.client_ca.cert_path, version="1.3") as server:
+        target = Target(HOST, edge=closed_port(), edge_http=closed_port(), origin=server.endpoint)
+        options = VerifyOptions(origin_ca_pem=pki.origin_ca.cert_pem, timeout=3.0)
+        checks = {c.id: c for c in verify([target], Baseline(), options).targets[0].checks}
+    assert parses == [("origin_ca", "MainThread")]
+    assert checks["origin.certificate"].status is Status.PASS
+
+
+def test_while_probing_runs_once_with_every_probe_in_flight_and_not_for_bad_input() -> None:
+    calls: list[int] = []
+
+    def count_probe_threads() -> None:
+        calls.append(sum(t.name.startswith("probe_") for t in threading.enumerate()))
+
+    with socket.socket() as silent:  # accepts connections (the backlog) and never answers: probes stay in flight
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(32)
+        port = int(silent.getsockname()[1])
+        endpoint = Endpoint("127.0.0.1", port)
+        target = Target(HOST, edge=endpoint, edge_http=endpoint, origin=endpoint)
+        report = verify([target], Baseline(), VerifyOptions(timeout=1.0), while_probing=count_probe_threads)
+    assert len(calls) == 1
+    assert calls[0] > 0  # called once, with probes in flight (the ones OpenSSL cannot offer here end at once)
+    assert not report.ok  # nothing answered: the run still judged and reported
+    # The twin: bad input is refused before any probe, and before the hook
+    with pytest.raises(InvalidInput):
+        verify([], Baseline(), VerifyOptions(), while_probing=count_probe_threads)
+    assert len(calls) == 1
