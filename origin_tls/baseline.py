@@ -12,6 +12,7 @@ import enum
 import math
 import os
 from dataclasses import dataclass, field
+from typing import Any
 
 from .addresses import (
     DEFAULT_API_URL,
@@ -23,10 +24,6 @@ from .addresses import (
 )
 from .errors import InvalidInput
 from .numbers import ascii_decimal, ascii_int
-
-TYPE_CHECKING = False  # typing's constant without importing typing before the first connection (issue 17)
-if TYPE_CHECKING:
-    from typing import Any
 
 __all__ = [
     "DEFAULT_API_URL",

@@ -32,14 +32,10 @@ from .checks_judges import (
     judge_origin_pq_key_agreement,
     judge_tls_1_3,
 )
-from .plans import PROBES, Plan, Probe, floor_versions
+from .plans import PROBES, Evidence, Plan, Probe, floor_versions
 from .report import CHECK_IDS, ZONE_CHECK_IDS, Check
 
-TYPE_CHECKING = False  # typing's constant without importing typing (see plans.py)
-if TYPE_CHECKING:
-    from .plans import Evidence
-
-__all__ = ["CHECKS", "PROBES", "CheckSpec", "Plan", "Probe"]
+__all__ = ["CHECKS", "PROBES", "CheckSpec", "Evidence", "Plan", "Probe"]
 
 # --------------------------------------------------------------------------------------------------------------
 # Checks: id <- judge(evidence), in report order

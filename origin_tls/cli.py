@@ -14,6 +14,7 @@ import os
 import sys
 import time
 from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, TextIO
 
 from .baseline import (
     DEFAULT_API_URL,
@@ -33,10 +34,7 @@ from .output import FORMATS, parse_output_path, write_atomic
 from .progress import progress_for
 from .verify import MAX_WORKERS, Target, VerifyOptions, verify
 
-TYPE_CHECKING = False  # typing's constant without importing typing before the first connection (issue 17)
 if TYPE_CHECKING:
-    from typing import TextIO
-
     from .report import Report
 
 # The report, its renderers and json are imported while the probes wait on the network (verify loads the report,

@@ -33,8 +33,8 @@ from __future__ import annotations
 import functools
 import os
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from .baseline import (
     DEFAULT_API_URL,
@@ -59,10 +59,6 @@ from .inventory_file import Shown, read_bounded, read_document, shown
 from .numbers import ascii_int
 from .pem import MAX_PEM_FILE_BYTES, certificate_blocks, is_certificate_pem, is_key_pair, is_private_key_pem
 from .verify import Target, VerifyOptions
-
-TYPE_CHECKING = False  # typing's constant without importing typing before the first connection (issue 17)
-if TYPE_CHECKING:
-    from typing import Any
 
 __all__ = [
     "KEYS",
@@ -119,18 +115,32 @@ def parse_min_days(value: object, *, field_name: str = "min_days") -> int:
     return value
 
 
-@dataclass(frozen=True)
+# Plain classes, not dataclasses: each dataclass costs ~0.6 ms of CPU to make, and a run makes these at import,
+# before its first connection (issue 17).
+
+
 class _Pem:
-    path: str
-    text: str = field(repr=False)  # may be a private key
+    __slots__ = ("path", "text")
+
+    def __init__(self, path: str, text: str) -> None:
+        self.path = path
+        self.text = text  # may be a private key: never in the repr
+
+    def __repr__(self) -> str:
+        return f"_Pem({self.path!r})"
 
 
-@dataclass(frozen=True)
 class _Value:
     """One parsed value and how a message names it (``--min-tls``, ``fleet.yaml: targets[2] (h): min_tls``)."""
 
-    value: Any
-    field: str
+    __slots__ = ("field", "value")
+
+    def __init__(self, value: Any, field: str) -> None:
+        self.value = value
+        self.field = field
+
+    def __repr__(self) -> str:
+        return f"_Value({self.value!r}, {self.field!r})"
 
 
 class _Files:

@@ -18,12 +18,9 @@ it. A YAML integer is at most :data:`_LONGEST_NUMBER` characters and written in 
 from __future__ import annotations
 
 import functools
+from typing import Any
 
 from .errors import InvalidInput
-
-TYPE_CHECKING = False  # typing's constant without importing typing before the first connection (issue 17)
-if TYPE_CHECKING:
-    from typing import Any
 
 __all__ = ["MAX_INVENTORY_BYTES", "Shown", "read_bounded", "read_document", "shown"]
 

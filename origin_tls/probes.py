@@ -18,18 +18,10 @@ import functools
 import ssl
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import replace
+from typing import TYPE_CHECKING, TypeVar
 
 from .baseline import Endpoint, TlsVersion
 from .errors import InvalidInput
-from .probe_results import (
-    AopOutcome,
-    CertificateFetch,
-    HttpsResult,
-    PullResult,
-    RedirectResult,
-    TlsOutcome,
-    VersionResult,
-)
 from .tls_client import (
     CLIENT_AUTH_ALERTS,
     LEGACY_CIPHERS,
@@ -48,11 +40,33 @@ from .tls_client import (
 from .tls_io import Deadline, PlainStream, TlsStream, connect, http_get
 from .tls_wire import BoundExceeded, HttpAnswer, ServerHelloReader, parse_certificate_request
 
-TYPE_CHECKING = False  # typing's constant without importing typing before the first connection (issue 17)
 if TYPE_CHECKING:
-    from typing import TypeVar
+    from .probe_results import (
+        AopOutcome,
+        CertificateFetch,
+        HttpsResult,
+        PullResult,
+        RedirectResult,
+        TlsOutcome,
+        VersionResult,
+    )
 
-    T = TypeVar("T")
+T = TypeVar("T")
+
+# The results (probe_results.py) are made after an answer, so each probe imports them where it makes one, and the
+# names re-exported here load on first use (__getattr__): a run starts its probes without them (issue 17).
+_RESULTS = frozenset(
+    ("AopOutcome", "CertificateFetch", "HttpsResult", "PullResult", "RedirectResult", "TlsOutcome", "VersionResult")
+)
+
+
+def __getattr__(name: str) -> object:
+    if name in _RESULTS:
+        from . import probe_results
+
+        return getattr(probe_results, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = [
     "DEFAULT_CONCURRENCY",
@@ -132,13 +146,14 @@ def _handshake(stream: TlsStream) -> BaseException | None:
 # --------------------------------------------------------------------------------------------------------------
 # TLS versions
 
+#: TlsOutcome values by error kind.
 _VERSION_OUTCOMES = {
-    ErrorKind.ALERT: TlsOutcome.REFUSED,
-    ErrorKind.OTHER_VERSION: TlsOutcome.REFUSED,
-    ErrorKind.CLOSED: TlsOutcome.REFUSED,
-    ErrorKind.CLIENT: TlsOutcome.CLIENT_CANNOT_OFFER,
-    ErrorKind.UNREACHABLE: TlsOutcome.UNREACHABLE,
-    ErrorKind.ERROR: TlsOutcome.ERROR,
+    ErrorKind.ALERT: "refused",
+    ErrorKind.OTHER_VERSION: "refused",
+    ErrorKind.CLOSED: "refused",
+    ErrorKind.CLIENT: "client-cannot-offer",
+    ErrorKind.UNREACHABLE: "unreachable",
+    ErrorKind.ERROR: "error",
 }
 
 
@@ -164,6 +179,8 @@ def probe_tls_version(
     """
     offerable, why = can_offer(version)
     if not offerable:
+        from .probe_results import TlsOutcome, VersionResult
+
         return VersionResult(version, TlsOutcome.CLIENT_CANNOT_OFFER, None, why)
     bound = Deadline.within(timeout, deadline)
 
@@ -187,6 +204,8 @@ def probe_tls_version(
             received = bytes(tls.received) if error is not None else b""
     except Exception as exc:
         error, negotiated, received = exc, None, b""
+    from .probe_results import TlsOutcome, VersionResult  # after the network: the first result waits for it
+
     if error is None and not completed:
         return VersionResult(
             version,
@@ -213,7 +232,9 @@ def probe_tls_version(
                 None,
                 f"TLS {version} to {endpoint}: the server's ServerHello selected it, then {detail}",
             )
-        return VersionResult(version, _VERSION_OUTCOMES[kind], None, f"TLS {version} to {endpoint}: {detail}")
+        return VersionResult(
+            version, TlsOutcome(_VERSION_OUTCOMES[kind]), None, f"TLS {version} to {endpoint}: {detail}"
+        )
     if _NEGOTIATED_NAMES.get(negotiated or "") is not version:
         return VersionResult(version, TlsOutcome.ERROR, negotiated, f"offered only TLS {version}, got {negotiated}")
     return VersionResult(version, TlsOutcome.ACCEPTED, negotiated, f"TLS {version} to {endpoint}: accepted")
@@ -239,6 +260,8 @@ def probe_tls_versions(
 def tls_1_3_from_https(result: HttpsResult, endpoint: Endpoint) -> VersionResult | None:
     """TLS 1.3 evidence from an HTTPS probe (which offers 1.2-1.3): ACCEPTED when it negotiated TLS 1.3, else None
     (then only a probe offering TLS 1.3 alone can tell, and its verdict and text are the ones to report)."""
+    from .probe_results import TlsOutcome, VersionResult
+
     if result.negotiated == "TLSv1.3":
         return VersionResult(TlsVersion.TLS_1_3, TlsOutcome.ACCEPTED, "TLSv1.3", f"TLS 1.3 to {endpoint}: accepted")
     return None
@@ -274,6 +297,8 @@ def probe_https(
             verified = False
             verify_error = f"certificate verify failed: {exc.verify_message or exc.reason}"
         except Exception as exc:
+            from .probe_results import HttpsResult
+
             _, detail = classify_error(exc)
             return HttpsResult(False, None, (), None, None, "", None, f"HTTPS to {endpoint}: {detail}")
     try:
@@ -281,11 +306,15 @@ def probe_https(
             tls.handshake()
             return _https_answer(tls, hostname, verified=verified, verify_error=verify_error)
     except Exception as exc:
+        from .probe_results import HttpsResult
+
         _, detail = classify_error(exc)
         return HttpsResult(False, None, (), None, verified, verify_error, None, f"HTTPS to {endpoint}: {detail}")
 
 
 def _https_answer(tls: TlsStream, hostname: str, *, verified: bool | None, verify_error: str) -> HttpsResult:
+    from .probe_results import HttpsResult
+
     certificate = tls.peer_certificate()
     negotiated = tls.version()
     try:
@@ -320,7 +349,11 @@ def probe_http_redirect(
         finally:
             stream.close()
     except Exception as exc:
-        _, detail = classify_error(exc)
+        answer, error = None, exc
+    from .probe_results import RedirectResult  # after the network: the first result waits for it
+
+    if answer is None:
+        _, detail = classify_error(error)
         return RedirectResult(False, None, None, f"HTTP to {endpoint}: {detail}")
     locations = answer.all("Location")
     location = locations[0] if locations else None
@@ -349,9 +382,13 @@ def fetch_certificate(
             error = _handshake(tls)
             fetched = _handshake_certificate(tls, error)
     except Exception as exc:
+        from .probe_results import CertificateFetch
+
         _, detail = classify_error(exc)
         return CertificateFetch(False, None, None, f"{endpoint}: {detail}")
     if fetched is None:
+        from .probe_results import CertificateFetch
+
         _, detail = classify_error(error) if error is not None else (None, "no certificate")
         return CertificateFetch(False, None, None, f"{endpoint}: {detail}")
     return fetched
@@ -359,6 +396,8 @@ def fetch_certificate(
 
 def _handshake_certificate(tls: TlsStream, error: BaseException | None) -> CertificateFetch | None:
     """The server certificate of a (recorded) handshake, completed or not; None when none was seen."""
+    from .probe_results import CertificateFetch
+
     if error is None:
         der = tls.peer_certificate()
         negotiated = tls.version()
@@ -437,6 +476,8 @@ def _client_context(cert_pem: str | None, key_pem: str | None) -> ssl.SSLContext
 
 
 def _pull_failure(exc: BaseException, phase: str, negotiated: str | None, endpoint: Endpoint) -> PullResult:
+    from .probe_results import AopOutcome, PullResult
+
     kind, detail = classify_error(exc)
     alert = server_alert(exc)
     if isinstance(exc, ssl.SSLError) and (exc.reason or "") in CLIENT_AUTH_ALERTS:
@@ -466,6 +507,8 @@ def client_certificate_refusal(status: int, body: bytes) -> tuple[str, str] | No
 
 
 def _pull_answer(answer: HttpAnswer, negotiated: str | None) -> PullResult:
+    from .probe_results import AopOutcome, PullResult
+
     refusal = client_certificate_refusal(answer.status, answer.body)
     if refusal is not None:
         return PullResult(AopOutcome.REFUSED, refusal[0], answer.status, negotiated, refusal[1])

@@ -10,10 +10,7 @@ from __future__ import annotations
 
 import threading
 import time
-
-TYPE_CHECKING = False  # typing's constant without importing typing before the first connection (issue 17)
-if TYPE_CHECKING:
-    from typing import TextIO
+from typing import TextIO
 
 __all__ = ["MIN_TARGETS", "ProgressLine", "progress_for"]
 

@@ -23,14 +23,11 @@ import ssl
 import threading
 import time
 from collections.abc import Callable, Iterator
+from typing import Any
 
 from .baseline import Endpoint
 from .tls_client import _ALERT_PREFIXES
 from .tls_wire import MAX_HANDSHAKE_BYTES, BoundExceeded, HttpAnswer, ProbeTimeout, read_http_answer
-
-TYPE_CHECKING = False  # typing's constant without importing typing before the first connection (issue 17)
-if TYPE_CHECKING:
-    from typing import Any
 
 __all__ = [
     "DEADLINE_REACHED",

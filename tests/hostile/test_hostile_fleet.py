@@ -16,7 +16,6 @@ from pathlib import Path
 
 import pytest
 
-from origin_tls import verify as verify_module
 from origin_tls.baseline import Baseline
 from origin_tls.report import CHECK_IDS, Status
 from origin_tls.verify import Target, VerifyOptions, verify
@@ -175,8 +174,10 @@ def _broken(check_id: str, monkeypatch: pytest.MonkeyPatch) -> None:
     def judge(plan: object, evidence: object) -> object:
         raise TypeError("a bug, with text that must not be shown: SECRET-ISH")
 
-    patched = tuple(replace(spec, judge=judge) if spec.id == check_id else spec for spec in verify_module.CHECKS)
-    monkeypatch.setattr(verify_module, "CHECKS", patched)
+    from origin_tls import checks  # the judge side of the table, which verify reads when it judges
+
+    patched = tuple(replace(spec, judge=judge) if spec.id == check_id else spec for spec in checks.CHECKS)
+    monkeypatch.setattr(checks, "CHECKS", patched)
 
 
 def _run_alone() -> dict[str, tuple[Status, str, str]]:
