@@ -46,6 +46,7 @@ from bench.runner import (
     verify_command,
 )
 from bench.speed import prober_command
+from bench.startup import parse_marks, wrapper
 from origin_tls.baseline import Endpoint
 from origin_tls.sandbox.state import ZoneState
 
@@ -245,6 +246,30 @@ def test_the_all_parallel_prober_sees_the_beds_evidence_with_verify_s_connection
         refused = run_child(wrong, env=child_env(ROOT), cwd=ROOT)
         assert refused.exit_code == 1
         assert b"https" in refused.stderr
+
+
+def test_startup_marks_come_in_the_order_a_run_passes_them(tmp_path: Path) -> None:
+    names = hostnames(1)
+    with Bed(tmp_path / "bed", one_way_ms=5) as bed:
+        command = verify_command(bed, names, python=sys.executable, inventory=None)
+        argv = [sys.executable, "-c", wrapper("verify", 10), *command[3:]]
+        env = {**child_env(ROOT), "ORIGIN_TLS_BENCH_T0": repr(time.time())}
+        run = run_child(argv, env=env, cwd=ROOT)
+        assert report_problems(run, names) == []  # the wrapped run is the bed's ordinary run
+        marks = parse_marks(run.stderr.decode())
+        order = ["start", "imports done", "probes start", "first connect", "last connect", "probes done", "report out"]
+        walls = [marks[name][0] for name in order]
+        assert walls == sorted(walls)
+        assert all(marks[name][1] >= marks["start"][1] for name in order)  # CPU time only grows
+        # The twin: a run that makes fewer connections than the wrapper waits for has no "last connect"
+        fewer = [sys.executable, "-c", wrapper("verify", 11), *command[3:]]
+        assert "last connect" not in parse_marks(run_child(fewer, env=env, cwd=ROOT).stderr.decode())
+
+
+def test_parse_marks_takes_the_first_of_each_and_nothing_else() -> None:
+    text = "noise\nMARK start\t1.5\t2.0\nMARK start\t9\t9\nMARKER x\nMARK end\t3\t4\n"
+    assert parse_marks(text) == {"start": (1.5, 2.0), "end": (3.0, 4.0)}
+    assert parse_marks("") == {}
 
 
 def test_nothing_listens_after_the_relay_stops(echo: Endpoint) -> None:

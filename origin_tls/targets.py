@@ -1,8 +1,8 @@
 """The run's input types: what to verify (:class:`Target`) and with what (:class:`VerifyOptions`).
 
-A module of their own so that the layers read one way (issue 17): :mod:`origin_tls.checks` (the registry) and
-:mod:`origin_tls.verify` (which runs it) both import them, and neither imports the other's importer. Users keep
-importing them from :mod:`origin_tls.verify`, which re-exports them.
+A module of their own so that the layers read one way (issue 17): :mod:`origin_tls.plans` (the probe side of the
+registry) and :mod:`origin_tls.verify` (which runs it) both import them, and neither imports the other's
+importer. Users keep importing them from :mod:`origin_tls.verify`, which re-exports them.
 """
 
 from __future__ import annotations

@@ -27,7 +27,7 @@ from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from . import probes
-from .baseline import DEFAULT_API_URL, Baseline, TlsVersion, parse_deadline, parse_timeout
+from .baseline import DEFAULT_API_URL, Baseline, Endpoint, TlsVersion, parse_deadline, parse_timeout
 from .errors import CloudflareError, InvalidInput
 from .pem import is_certificate_pem
 from .plans import PROBES, Plan
@@ -88,6 +88,20 @@ def _parsed_certificates(options: VerifyOptions) -> tuple[Any, Any]:
     return trusted, expected[0] if isinstance(expected, tuple) else expected
 
 
+def _check_target(index: int, target: Target) -> None:
+    """A Target built by hand (the Python API) checked before any I/O: a "host:port" string where an Endpoint goes
+    would otherwise reach a probe and come back as our bug ("unexpected AttributeError")."""
+    if not isinstance(target, Target):
+        raise InvalidInput(f"targets[{index}]", type(target).__name__, "a Target")
+    if not isinstance(target.hostname, str) or not target.hostname:
+        raise InvalidInput(f"targets[{index}].hostname", target.hostname, "a hostname (text)")
+    for name in ("edge", "edge_http", "origin"):
+        value = getattr(target, name)
+        if value is not None and not isinstance(value, Endpoint):
+            allowed = "an Endpoint (origin_tls.baseline.Endpoint, e.g. parse_endpoint('host:443')) or None"
+            raise InvalidInput(f"targets[{index}].{name}", value, allowed)
+
+
 def _resolve(
     targets: Sequence[Target], baseline: Baseline, options: VerifyOptions, run_deadline: Deadline | None
 ) -> list[Plan]:
@@ -105,6 +119,7 @@ def _resolve(
     identities: dict[tuple[str, str], Mapping[TlsVersion | str, Any]] = {}
     plans = []
     for index, target in enumerate(targets):
+        _check_target(index, target)
         own = target.options or options
         if id(own) not in checked:
             _validate_options(own)

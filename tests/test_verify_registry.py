@@ -221,6 +221,32 @@ def test_verify_refuses_a_mismatched_pair_before_probing(pki: TestPki) -> None:
     assert seen == 0
 
 
+def test_a_target_with_a_string_where_an_endpoint_goes_is_bad_input_before_probing() -> None:
+    from origin_tls.baseline import parse_endpoint
+    from origin_tls.verify import verify
+    from tests.peers.tls_servers import Tarpit
+
+    with Tarpit() as tarpit:
+        where = f"127.0.0.1:{tarpit.endpoint.port}"
+        with pytest.raises(InvalidInput) as refused:
+            verify([Target("a.example.com", edge=where, edge_http=tarpit.endpoint)], Baseline(), VerifyOptions())  # type: ignore[arg-type]
+        with pytest.raises(InvalidInput) as unnamed:
+            verify([Target("", edge=tarpit.endpoint)], Baseline(), VerifyOptions())
+        seen = tarpit.connections_seen
+        # The twin: the same place as an Endpoint is probed (the tarpit sees the connections; nothing answers)
+        endpoint = parse_endpoint(where, field_name="edge", default_port=443)
+        report = verify(
+            [Target("a.example.com", edge=endpoint, edge_http=endpoint)], Baseline(), VerifyOptions(timeout=0.5)
+        )
+        probed = tarpit.connections_seen
+    assert refused.value.field == "targets[0].edge"
+    assert where in str(refused.value)
+    assert unnamed.value.field == "targets[0].hostname"
+    assert seen == 0
+    assert probed > 0
+    assert not report.ok
+
+
 @pytest.mark.parametrize(
     ("status", "body"),
     [(400, b"<center>The SSL certificate error</center>"), (400, b"No required SSL certificate was sent"),
