@@ -196,3 +196,48 @@ def test_unreachable_everything_exits_3_as_a_subprocess() -> None:
     statuses = {c["id"]: c["status"] for c in data["targets"][0]["checks"]}
     assert statuses["edge.tls_1_3"] == "inconclusive"
     assert statuses["origin.aop"] == "skipped"
+
+
+_VERIFY_ARGUMENTS = [
+    ["a.example.com", "--edge", "127.0.0.1:1", "--json"],
+    ["a.example.com", "b.example.com", "--min-tls", "1.3", "--no-aop", "--require-pq", "--concurrency", "8"],
+    ["--inventory", "fleet.yaml", "--format", "junit", "--output", "out.xml", "--deadline", "30"],
+    ["a.example.com", "--hsts-preload", "--no-hsts-include-subdomains", "--timeout", "2.5", "--min-days", "7"],
+]
+_BAD_VERIFY_ARGUMENTS = [["--bogus"], ["--min-tls"], ["a", "--json", "x", "--nope"], ["--edge"], ["-x"]]
+
+
+@pytest.mark.parametrize("arguments", _VERIFY_ARGUMENTS)
+def test_verify_s_own_parser_reads_what_the_whole_tree_reads(arguments: list[str]) -> None:
+    from origin_tls.cli import _verify_parser, build_parser
+
+    alone, unknown = _verify_parser().parse_known_args(arguments)
+    whole = vars(build_parser().parse_args(["verify", *arguments]))
+    assert unknown == []
+    assert {"command": "verify", **vars(alone)} == whole
+
+
+@pytest.mark.parametrize("arguments", _BAD_VERIFY_ARGUMENTS)
+def test_verify_s_usage_errors_read_as_the_whole_tree_s(arguments: list[str]) -> None:
+    from origin_tls.cli import _UsageError, build_parser
+
+    with pytest.raises(_UsageError) as whole:
+        build_parser().parse_args(["verify", *arguments])
+    code, out, err = run("verify", *arguments)
+    assert (code, out) == (2, "")
+    assert err == f"{whole.value}\n"
+
+
+def test_verify_help_is_the_subcommand_s(capsys: pytest.CaptureFixture[str]) -> None:
+    from origin_tls.cli import _verify_parser, build_parser
+
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["verify", "--help"])
+    whole = capsys.readouterr().out
+    with pytest.raises(SystemExit):
+        _verify_parser().parse_args(["--help"])
+    assert capsys.readouterr().out == whole
+    assert whole.startswith("usage: origin_tls verify [-h]")  # the twin: the top level's help is another text
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["--help"])
+    assert capsys.readouterr().out != whole
