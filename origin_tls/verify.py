@@ -10,8 +10,10 @@ by ``deadline`` when given.
 Honesty rules (DESIGN.md): a check that could not be carried out is ``inconclusive``, never ``pass``; a check the
 user did not ask for is ``skipped`` and says why; only a server's refusal counts as "refused".
 
-Import cost (issue 12): httpx and the API client are imported only when a zone is read, ``cryptography`` only
-where certificates are parsed (started in a background thread while the probes wait on the network).
+Import cost (issues 12 and 17): httpx and the API client are imported only when a zone is read. A run's first
+connection waits only for the probe side (``plans``, ``probes``, ``tls_*``); the judges and the report (``checks``),
+the result types and ``cryptography`` load, and the pinned certificates are parsed, once the probes have started
+(:func:`_load_while_probing`), while they wait on the network.
 """
 
 from __future__ import annotations
