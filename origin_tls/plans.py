@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import ssl
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
 from . import probes
@@ -31,21 +30,65 @@ __all__ = ["PROBES", "Evidence", "Plan", "Probe", "floor_versions"]
 Evidence = Mapping[str, Any]
 
 
-@dataclass(frozen=True)
 class Plan:
     """One target with everything resolved: its baseline and options, parsed CA/pin certificates, the run's
-    client-certificate contexts for it, the probe timeout and the run's deadline."""
+    client-certificate contexts for it, the probe timeout and the run's deadline.
 
-    key: str  # by position, not hostname: one hostname may be verified at two edges in one run
-    target: Target
-    baseline: Baseline
-    options: VerifyOptions
-    trusted: Sequence[Any] | None
-    expected_cert: Any | None
-    timeout: float
-    run_deadline: Deadline | None = None
-    #: The client identity loaded once per run (tls_client.build_client_contexts): never shown, never cached.
-    client: Mapping[TlsVersion | str, ssl.SSLContext] | None = field(default=None, repr=False)
+    A plain class, as :class:`Probe` is (a dataclass costs ~1 ms of CPU to make, before a run's first connection:
+    issue 17); treat it as frozen: :meth:`with_certificates` makes the judged copy."""
+
+    __slots__ = (
+        "baseline",
+        "client",
+        "expected_cert",
+        "key",
+        "options",
+        "run_deadline",
+        "target",
+        "timeout",
+        "trusted",
+    )
+
+    def __init__(
+        self,
+        key: str,
+        target: Target,
+        baseline: Baseline,
+        options: VerifyOptions,
+        trusted: Sequence[Any] | None,
+        expected_cert: Any | None,
+        *,
+        timeout: float,
+        run_deadline: Deadline | None = None,
+        client: Mapping[TlsVersion | str, ssl.SSLContext] | None = None,
+    ) -> None:
+        self.key = key  # by position, not hostname: one hostname may be verified at two edges in one run
+        self.target = target
+        self.baseline = baseline
+        self.options = options
+        self.trusted = trusted
+        self.expected_cert = expected_cert
+        self.timeout = timeout
+        self.run_deadline = run_deadline
+        #: The client identity loaded once per run (tls_client.build_client_contexts): never shown, never cached.
+        self.client = client
+
+    def with_certificates(self, trusted: Sequence[Any] | None, expected_cert: Any | None) -> Plan:
+        """This plan with the parsed --origin-ca/--origin-cert the origin.certificate judge needs."""
+        return Plan(
+            self.key,
+            self.target,
+            self.baseline,
+            self.options,
+            trusted,
+            expected_cert,
+            timeout=self.timeout,
+            run_deadline=self.run_deadline,
+            client=self.client,
+        )
+
+    def __repr__(self) -> str:  # never the client identity
+        return f"Plan({self.key!r}, {self.target!r}, timeout={self.timeout!r})"
 
     @property
     def hostname(self) -> str:

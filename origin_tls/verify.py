@@ -24,7 +24,6 @@ import queue
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import replace
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
@@ -292,7 +291,7 @@ def _with_certificates(
     unparsed = next((v for v in (trusted, expected) if isinstance(v, _Failure)), None)
     if unparsed is not None:
         return plan, {**evidence, "origin.certificate": unparsed}
-    return replace(plan, trusted=trusted, expected_cert=expected), evidence
+    return plan.with_certificates(trusted, expected), evidence
 
 
 def _zone_reads(
