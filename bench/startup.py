@@ -7,8 +7,9 @@ as ``python -m origin_tls verify`` and as ``bench/prober.py``, interleaved. Each
 (``-c``) that notes the wall time (from just before the spawn, on the parent's clock) and the process's CPU time at
 marks: ``start`` (the wrapper's first line: interpreter and site done), ``first connect`` and ``last connect`` (the
 first and the tenth ``socket.connect``: every probe has started), and for ``verify`` also ``imports done``
-(``origin_tls.cli`` imported), ``probes start`` and ``probes done`` (``verify._run_all``'s entry and return) and
-``report out`` (``cli._render``'s return). The wrapper imports ``socket`` to hook it, which both pay.
+(``origin_tls.cli`` imported), ``probes start`` and ``probes done`` (``verify.run_all``'s entry and return;
+``_run_all`` in older trees) and ``report out`` (``cli._render``'s return). The wrapper imports ``socket`` to hook
+it, which both pay.
 
 What it answers: how much CPU a run spends before its first connection (the difference from the prober is what one
 host waits for; the network part is the floor's), how long after it the last probe starts, and what the judging
@@ -82,7 +83,7 @@ def _around(module, name, before, after):
         finally:
             if after: _mark(after)
     setattr(module, name, wrapped)
-_around(_verify, "_run_all", "probes start", "probes done")
+_around(_verify, "run_all" if hasattr(_verify, "run_all") else "_run_all", "probes start", "probes done")
 _around(_cli, "_render", None, "report out")
 import runpy
 sys.argv = ["origin_tls", *sys.argv[1:]]

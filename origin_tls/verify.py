@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import queue
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -29,7 +28,8 @@ from typing import TYPE_CHECKING, Any
 
 from . import probes
 from .baseline import DEFAULT_API_URL, Baseline, Endpoint, TlsVersion, parse_deadline, parse_timeout
-from .errors import CloudflareError, InvalidInput
+from .errors import InvalidInput
+from .jobs import Failure, Job, describe, run_all  # run_all: tests and bench.startup hook it here
 from .pem import is_certificate_pem
 from .plans import PROBES, Plan
 from .targets import MAX_WORKERS, Target, VerifyOptions  # their own module (issue 17); users import them from here
@@ -74,7 +74,7 @@ def _validate_options(options: VerifyOptions) -> None:
 
 def _parsed_certificates(options: VerifyOptions) -> tuple[Any, Any]:
     """(trusted CAs, expected certificate) for the origin.certificate judge, parsed by cryptography (imported while
-    the probes waited); a :class:`_Failure` in place of one OpenSSL took but cryptography cannot parse: the check
+    the probes waited); a :class:`Failure` in place of one OpenSSL took but cryptography cannot parse: the check
     is then inconclusive, not judged against the default roots."""
     from . import certs
 
@@ -84,7 +84,7 @@ def _parsed_certificates(options: VerifyOptions) -> tuple[Any, Any]:
             parsed.append(None if pem is None else certs.load_pem_certificates(pem, field_name=name))
         except InvalidInput:
             why = f"{name}: OpenSSL loads it, but cryptography cannot parse it to judge the certificate with"
-            parsed.append(_Failure(why, observed=f"unparseable {name}"))
+            parsed.append(Failure(why, observed=f"unparseable {name}"))
     trusted, expected = parsed
     return trusted, expected[0] if isinstance(expected, tuple) else expected
 
@@ -224,11 +224,11 @@ def verify(
     plans = _resolve(targets, baseline, options, run_deadline)
     needs_certs = any(p.target.origin is not None or p.options.client_cert_pem is not None for p in plans)
     preparing = _Preparation(plans) if needs_certs else None
-    jobs: dict[tuple[str, str], _Job] = {}
+    jobs: dict[tuple[str, str], Job] = {}
     for plan in plans:
         for probe in PROBES:
             if probe.wanted(plan):
-                jobs[plan.key, probe.name] = _Job(probe.yields, partial(probe.run, plan), plan.key)
+                jobs[plan.key, probe.name] = Job(probe.yields, partial(probe.run, plan), plan.key)
 
     zone_jobs, finish_zones = _zone_reads(plans, options, api_token, api_transport)
     jobs.update(zone_jobs)
@@ -238,7 +238,7 @@ def verify(
             per_target[job.target] += 1
     done_targets = 0
 
-    def finished(job: _Job) -> None:
+    def finished(job: Job) -> None:
         nonlocal done_targets
         if job.target is None or progress is None:
             return
@@ -249,7 +249,7 @@ def verify(
 
     outcomes: dict[tuple[str, str], Any] = {}
     try:
-        outcomes = _run_all(
+        outcomes = run_all(
             jobs,
             max_workers=options.concurrency,
             run_deadline=run_deadline,
@@ -288,7 +288,7 @@ def _with_certificates(
     if id(options) not in parsed:
         parsed[id(options)] = _parsed_certificates(options)
     trusted, expected = parsed[id(options)]
-    unparsed = next((v for v in (trusted, expected) if isinstance(v, _Failure)), None)
+    unparsed = next((v for v in (trusted, expected) if isinstance(v, Failure)), None)
     if unparsed is not None:
         return plan, {**evidence, "origin.certificate": unparsed}
     return plan.with_certificates(trusted, expected), evidence
@@ -299,7 +299,7 @@ def _zone_reads(
     options: VerifyOptions,
     api_token: str | None,
     api_transport: httpx.BaseTransport | None,
-) -> tuple[dict[tuple[str, str], _Job], Callable[[Mapping[tuple[str, str], Any]], dict[tuple[str, str], Any]]]:
+) -> tuple[dict[tuple[str, str], Job], Callable[[Mapping[tuple[str, str], Any]], dict[tuple[str, str], Any]]]:
     """The zone-read jobs (one per distinct (api_url, zone_id) and fact key: the union of what the zone's targets
     need) and the function that turns their outcomes into ZoneFacts per zone, closing the API clients."""
     zones: dict[tuple[str, str], list[Plan]] = {}
@@ -319,7 +319,7 @@ def _zone_reads(
             keys.update(dict.fromkeys(zone_fact_keys(plan.baseline, [plan.hostname], aop_certificate=certificate)))
         zone_keys[zone] = list(keys)
     clients: dict[str, CloudflareClient] = {}
-    jobs: dict[tuple[str, str], _Job] = {}
+    jobs: dict[tuple[str, str], Job] = {}
     budget = RateBudget()  # one per run, shared by every client: Cloudflare limits the token (issue 10)
     if api_token:
         for api_url, zone_id in zone_keys:
@@ -334,7 +334,7 @@ def _zone_reads(
                 )
             for fact in zone_keys[api_url, zone_id]:
                 read = partial(read_zone_fact, clients[api_url], zone_id, fact)
-                jobs[f"zone:{api_url}:{zone_id}", fact] = _Job((fact,), _as_evidence(fact, read), None)
+                jobs[f"zone:{api_url}:{zone_id}", fact] = Job((fact,), _as_evidence(fact, read), None)
 
     def facts(outcomes: Mapping[tuple[str, str], Any]) -> dict[tuple[str, str], Any]:
         for client in clients.values():
@@ -342,10 +342,10 @@ def _zone_reads(
         # Without a token every read "failed" the same way: the zone judges turn that into inconclusive checks.
         found = {}
         for (api_url, zone_id), keys_of_zone in zone_keys.items():
-            read = {k: outcomes.get((f"zone:{api_url}:{zone_id}", k), _Failure(NO_TOKEN)) for k in keys_of_zone}
+            read = {k: outcomes.get((f"zone:{api_url}:{zone_id}", k), Failure(NO_TOKEN)) for k in keys_of_zone}
             found[api_url, zone_id] = ZoneFacts(
-                values={k: v for k, v in read.items() if not isinstance(v, _Failure)},
-                errors={k: v.message for k, v in read.items() if isinstance(v, _Failure)},
+                values={k: v for k, v in read.items() if not isinstance(v, Failure)},
+                errors={k: v.message for k, v in read.items() if isinstance(v, Failure)},
             )
         return found
 
@@ -366,7 +366,7 @@ def _judge_target(plan: Plan, evidence: Mapping[str, Any]) -> TargetReport:
         if why is not None:
             checks.append(Check(spec.id, Status.SKIPPED, detail=why))
             continue
-        failure = next((evidence[n] for n in spec.needs(plan) if isinstance(evidence.get(n), _Failure)), None)
+        failure = next((evidence[n] for n in spec.needs(plan) if isinstance(evidence.get(n), Failure)), None)
         if failure is not None:
             checks.append(Check(spec.id, Status.INCONCLUSIVE, observed=failure.observed, detail=failure.message))
             continue
@@ -390,7 +390,7 @@ def _judged(spec: CheckSpec, plan: Plan, evidence: Mapping[str, Any]) -> Check:
     except Exception as exc:
         from .report import Check, Status
 
-        return Check(spec.id, Status.INCONCLUSIVE, observed="judge error", detail=f"{spec.id}: {_describe(exc)}")
+        return Check(spec.id, Status.INCONCLUSIVE, observed="judge error", detail=f"{spec.id}: {describe(exc)}")
 
 
 def _certificate_expiry(plan: Plan, evidence: Mapping[str, Any]) -> tuple[tuple[str, float], ...]:
@@ -416,116 +416,3 @@ def _client_not_after(cert_pem: str) -> float:
     from . import certs
 
     return certs.load_pem_certificates(cert_pem, field_name="client_cert")[0].not_valid_after_utc.timestamp()
-
-
-# Plain classes, not dataclasses: each dataclass costs ~0.6 ms of CPU to make, and these are made at import, before
-# the first connection (issue 17).
-
-
-class _Failure:
-    """A job that raised or did not finish: zone reads raise CloudflareError by design; a probe raising would be
-    our bug; a job the run's deadline overtook is "deadline reached"."""
-
-    __slots__ = ("message", "observed")
-
-    def __init__(self, message: str, observed: str = "probe error") -> None:
-        self.message = message
-        self.observed = observed
-
-    def __repr__(self) -> str:
-        return f"_Failure({self.message!r}, observed={self.observed!r})"
-
-
-class _Job:
-    __slots__ = ("run", "target", "yields")
-
-    def __init__(self, yields: tuple[str, ...], run: Callable[[], Mapping[str, Any]], target: str | None) -> None:
-        self.yields = yields
-        self.run = run
-        self.target = target  # the plan key, None for a zone read (shared by a zone's targets)
-
-
-_NOT_RUN = _Failure(DEADLINE_REACHED, observed="not finished")
-
-
-def _describe(exc: BaseException) -> str:
-    # CloudflareError messages are built without the token. Anything else is a bug of ours, told by its type only:
-    # its text might quote what it was handed (a PEM, a header).
-    if isinstance(exc, CloudflareError):
-        return str(exc)
-    return f"unexpected {type(exc).__name__} (a bug in origin-tls: please report it)"
-
-
-#: Time allowed past the run's deadline for probes to notice it (each re-checks it before every read and write).
-_DEADLINE_GRACE = 0.5
-
-
-def _run_all(
-    jobs: Mapping[tuple[str, str], _Job],
-    *,
-    max_workers: int,
-    run_deadline: Deadline | None,
-    finished: Callable[[_Job], None],
-    started: Callable[[], None] | None = None,
-) -> dict[tuple[str, str], Any]:
-    """Run every job, at most ``max_workers`` at once; each job's evidence under (job key's first part, name).
-
-    A job that raises becomes a ``_Failure`` for each evidence it yields; one not started or not finished by the
-    run's deadline becomes "deadline reached" (the workers are then left to wind down without waiting: every probe
-    is bounded by the same deadline, so they end right after). ``started`` is called once the workers are (work
-    for this thread while the probes wait on the network).
-
-    Workers take the jobs in order from one shared iterator and hand results back through a queue: the few lines
-    ``concurrent.futures`` would take, without its import (logging and all, ~5 ms of CPU before the first
-    connection: issue 17). Not daemons: as a pool's threads, they are joined at interpreter exit
-    (``origin_tls.interrupts`` leaves without them on Ctrl-C).
-    """
-    results: dict[tuple[str, str], Any] = {}
-    if not jobs:
-        return results
-    pending = iter(list(jobs.items()))
-    take = threading.Lock()
-    stop = threading.Event()
-    done: queue.SimpleQueue[tuple[tuple[str, str], Mapping[str, Any] | None, BaseException | None]]
-    done = queue.SimpleQueue()
-
-    def work() -> None:
-        while not stop.is_set():
-            with take:
-                item = next(pending, None)
-            if item is None:
-                return
-            key, job = item
-            if run_deadline is not None and run_deadline.passed:
-                done.put((key, dict.fromkeys(job.yields, _NOT_RUN), None))
-                continue
-            try:
-                done.put((key, job.run(), None))
-            except BaseException as exc:  # recorded as data below, judged inconclusive
-                done.put((key, None, exc))
-
-    for index in range(min(max_workers, len(jobs))):
-        threading.Thread(target=work, name=f"probe_{index}").start()
-    try:
-        if started is not None:
-            started()
-        until = None if run_deadline is None else run_deadline.at + _DEADLINE_GRACE
-        for _ in range(len(jobs)):
-            wait = None if until is None else max(0.0, until - time.monotonic())
-            key, produced, error = done.get(timeout=wait)
-            job = jobs[key]
-            if produced is not None:
-                results.update(((key[0], name), produced[name]) for name in job.yields)
-            else:
-                failure = _Failure(_describe(error) if error is not None else "no evidence")
-                results.update(((key[0], name), failure) for name in job.yields)
-            finished(job)
-    except queue.Empty:
-        for key, job in jobs.items():
-            for name in job.yields:
-                results.setdefault((key[0], name), _NOT_RUN)
-    finally:
-        # Done, out of time, or Ctrl-C / SIGTERM: no job not yet started starts, and nothing waits for the ones in
-        # flight (each would hold the exit up to its timeout).
-        stop.set()
-    return results

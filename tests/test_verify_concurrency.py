@@ -54,11 +54,11 @@ class _Gate:
 
 
 def _run(gate: _Gate, jobs: int, bound: int, hold_until: int) -> dict[tuple[str, str], Any]:
-    work = {(f"t{i}", "probe"): verify_module._Job(("evidence",), gate.job(i), f"t{i}") for i in range(jobs)}
+    work = {(f"t{i}", "probe"): verify_module.Job(("evidence",), gate.job(i), f"t{i}") for i in range(jobs)}
     result: dict[tuple[str, str], Any] = {}
     runner = threading.Thread(
         target=lambda: result.update(
-            verify_module._run_all(work, max_workers=bound, run_deadline=None, finished=lambda job: None)
+            verify_module.run_all(work, max_workers=bound, run_deadline=None, finished=lambda job: None)
         )
     )
     runner.start()

@@ -34,20 +34,20 @@ ROOT = Path(__file__).resolve().parents[1]
 HOST = "app.example.test"
 
 #: Runs ``origin_tls.cli.main`` with the arguments given, noting ``sys.modules`` when the probes start (the entry
-#: of ``verify._run_all``: every input is checked by then, nothing is sent yet) and at the end.
+#: of ``verify.run_all``: every input is checked by then, nothing is sent yet) and at the end.
 _WRAPPER = r"""
 import sys
 import threading
 import origin_tls.verify as verify
 seen = {}
-real = verify._run_all
+real = verify.run_all
 def run_all(*args, **kwargs):
     seen["before_probes"] = sorted(sys.modules)
     try:
         return real(*args, **kwargs)
     finally:
         seen["after_probes"] = sorted(sys.modules)
-verify._run_all = run_all
+verify.run_all = run_all
 from origin_tls.cli import main
 code = main(sys.argv[1:])
 import json  # not before: whether the run loads it before its probes is one of the questions
@@ -224,13 +224,13 @@ def test_a_target_s_probes_start_with_the_ones_that_take_a_request(
     # Workers start one after another; the probes that need a handshake and a request (3 round trips) go first,
     # so the ones started last (2 round trips) are not the last to answer.
     submitted: list[str] = []
-    real = verify_module._run_all
+    real = verify_module.run_all
 
     def record(jobs: Any, **kwargs: Any) -> Any:
         submitted.extend(name for _, name in jobs)
         return real(jobs, **kwargs)
 
-    monkeypatch.setattr(verify_module, "_run_all", record)
+    monkeypatch.setattr(verify_module, "run_all", record)
     client = pki.client()
     nowhere = closed_port()
     target = Target(HOST, edge=nowhere, edge_http=nowhere, origin=nowhere)
