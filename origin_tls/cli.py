@@ -283,8 +283,12 @@ def main(argv: Sequence[str] | None = None, *, stdout: TextIO | None = None, std
             from .demo import run_demo
 
             return int(run_demo(arguments[1:]))
-        args, unknown = (None, []) if arguments[:1] != ["verify"] else _verify_parser().parse_known_args(arguments[1:])
-        if args is None or unknown:  # the whole tree: --help, or its words for what verify's parser does not know
+        args = None
+        if arguments[:1] == ["verify"]:
+            args, unknown = _verify_parser().parse_known_args(arguments[1:])
+            if unknown:  # the whole tree says it, in the words users have seen ("origin_tls: unrecognized ...")
+                args = None
+        if args is None:  # --help, no command, or verify's unknown arguments
             args = build_parser().parse_args(arguments)
         # As the program (no argv given), an interrupt also ends the process within a second whatever its probe
         # threads are doing (origin_tls.interrupts says why); called as a function, main() only returns 130.

@@ -349,12 +349,12 @@ def probe_http_redirect(
         finally:
             stream.close()
     except Exception as exc:
-        answer, error = None, exc
+        from .probe_results import RedirectResult
+
+        _, detail = classify_error(exc)
+        return RedirectResult(False, None, None, f"HTTP to {endpoint}: {detail}")
     from .probe_results import RedirectResult  # after the network: the first result waits for it
 
-    if answer is None:
-        _, detail = classify_error(error)
-        return RedirectResult(False, None, None, f"HTTP to {endpoint}: {detail}")
     locations = answer.all("Location")
     location = locations[0] if locations else None
     return RedirectResult(

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from origin_tls import verify as verify_module
+from origin_tls import jobs as jobs_module
 from origin_tls.cli import build_parser, main
 from origin_tls.verify import MAX_WORKERS, VerifyOptions
 
@@ -54,11 +54,11 @@ class _Gate:
 
 
 def _run(gate: _Gate, jobs: int, bound: int, hold_until: int) -> dict[tuple[str, str], Any]:
-    work = {(f"t{i}", "probe"): verify_module.Job(("evidence",), gate.job(i), f"t{i}") for i in range(jobs)}
+    work = {(f"t{i}", "probe"): jobs_module.Job(("evidence",), gate.job(i), f"t{i}") for i in range(jobs)}
     result: dict[tuple[str, str], Any] = {}
     runner = threading.Thread(
         target=lambda: result.update(
-            verify_module.run_all(work, max_workers=bound, run_deadline=None, finished=lambda job: None)
+            jobs_module.run_all(work, max_workers=bound, run_deadline=None, finished=lambda job: None)
         )
     )
     runner.start()

@@ -21,6 +21,7 @@ from typing import Any
 import pytest
 
 import origin_tls.certs
+from origin_tls import jobs as jobs_module
 from origin_tls import verify as verify_module
 from origin_tls.baseline import Baseline, Endpoint, TlsVersion
 from origin_tls.errors import InvalidInput
@@ -224,7 +225,7 @@ def test_a_target_s_probes_start_with_the_ones_that_take_a_request(
     # Workers start one after another; the probes that need a handshake and a request (3 round trips) go first,
     # so the ones started last (2 round trips) are not the last to answer.
     submitted: list[str] = []
-    real = verify_module.run_all
+    real = jobs_module.run_all
 
     def record(jobs: Any, **kwargs: Any) -> Any:
         submitted.extend(name for _, name in jobs)
@@ -295,7 +296,7 @@ def test_preparation_that_fails_leaves_the_work_to_the_judging_with_the_same_ver
     assert checks["origin.certificate"].status is Status.PASS
 
 
-def test_while_probing_runs_once_with_every_probe_in_flight_and_not_for_bad_input() -> None:
+def test_while_probing_runs_once_with_probes_in_flight_and_not_for_bad_input() -> None:
     calls: list[int] = []
 
     def count_probe_threads() -> None:
@@ -315,3 +316,14 @@ def test_while_probing_runs_once_with_every_probe_in_flight_and_not_for_bad_inpu
     with pytest.raises(InvalidInput):
         verify([], Baseline(), VerifyOptions(), while_probing=count_probe_threads)
     assert len(calls) == 1
+
+
+def test_probes_re_exports_the_result_types_it_loads_on_first_use() -> None:
+    from origin_tls import probe_results, probes
+
+    assert [getattr(probes, name) for name in probe_results.__all__] == [
+        getattr(probe_results, name) for name in probe_results.__all__
+    ]
+    # The twin: a name that is neither a result type nor defined is still an AttributeError
+    with pytest.raises(AttributeError):
+        probes.NoSuchResult  # noqa: B018
